@@ -1,0 +1,162 @@
+// swift-tools-version:6.2
+//
+// webhook-tokend: a per-host broker for OAuth 2.0 client-credentials bearer tokens
+// (Akamai Identity Cloud Webhooks v3 first), served over a Unix domain socket.
+
+import PackageDescription
+
+/// Settings every target of ours shares: Swift 6 language mode (strict concurrency) comes with
+/// tools version 6; warnings are errors; the upcoming features make APIs and imports explicit.
+let strictSettings: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "webhook-tokend",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "webhook-tokend", targets: ["webhook-tokend"]),
+        .executable(name: "webhook-token", targets: ["webhook-token"]),
+        .executable(name: "token-endpoint-emulator", targets: ["token-endpoint-emulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // MARK: Pure core: configuration model, token state, renewal policy. No NIO, no clock.
+        .target(
+            name: "WebhookTokenCore",
+            dependencies: [
+                .product(name: "TOMLKit", package: "TOMLKit")
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: I/O layers
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // prctl(2), which Swift's Glibc module lacks (for PR_SET_DUMPABLE).
+        .systemLibrary(name: "CProcessControl"),
+        .target(
+            name: "WebhookTokenSystemd",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "WebhookTokenEndpoint",
+            dependencies: [
+                "WebhookTokenCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "WebhookTokenServer",
+            dependencies: [
+                "WebhookTokenCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "TokenEndpointEmulator",
+            dependencies: [
+                "WebhookTokenCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "WebhookTokenDaemon",
+            dependencies: [
+                "WebhookTokenCore",
+                "WebhookTokenEndpoint",
+                "WebhookTokenServer",
+                "WebhookTokenSystemd",
+                "TokenEndpointEmulator",
+                "CProcessControl",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Executables, a few dozen lines each
+        .executableTarget(
+            name: "webhook-tokend",
+            dependencies: [
+                "WebhookTokenDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The client runs once per API call in shell scripts: Glibc only (no Foundation, no NIO),
+        // with the Swift runtime linked statically so that start-up is a bare exec.
+        .executableTarget(
+            name: "webhook-token",
+            swiftSettings: strictSettings,
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+        ),
+        .executableTarget(
+            name: "token-endpoint-emulator",
+            dependencies: [
+                "TokenEndpointEmulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "WebhookTokenCoreTests",
+            dependencies: ["WebhookTokenCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WebhookTokenIntegrationTests",
+            dependencies: [
+                "WebhookTokenCore",
+                "WebhookTokenEndpoint",
+                "WebhookTokenServer",
+                "WebhookTokenSystemd",
+                "TokenEndpointEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,107 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// One connection to the emulator: collects a request, asks the emulator what to do, does it.
+final class EmulatorHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let emulator: TokenEndpointEmulator
+    private var head: HTTPRequestHead?
+    private var body = ""
+
+    init(emulator: TokenEndpointEmulator) {
+        self.emulator = emulator
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = ""
+        case .body(var buffer):
+            body += buffer.readString(length: buffer.readableBytes) ?? ""
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            emulator.requestStarted()
+            let decision = emulator.decide(
+                method: head.method.rawValue, authorization: head.headers.first(name: "Authorization"),
+                contentType: head.headers.first(name: "Content-Type"), body: body)
+            act(decision, context: context, head: head)
+        }
+    }
+
+    private func act(_ decision: TokenEndpointEmulator.Decision, context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let emulator = self.emulator
+        switch decision {
+        case .answer(let status, let headers, let body):
+            writeHead(context: context, status: status, headers: headers, contentLength: body.utf8.count)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in emulator.requestFinished() }
+        case .hang:
+            // Never answer; the request counts as in flight until the peer gives up.
+            context.channel.closeFuture.whenComplete { _ in emulator.requestFinished() }
+        case .reset:
+            resetConnection(context: context)
+            emulator.requestFinished()
+        case .resetMidResponse(let body):
+            writeHead(context: context, status: 200, headers: [], contentLength: body.utf8.count)
+            let half = String(body.prefix(body.count / 2))
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: half))))).whenComplete { _ in
+                let (handler, context) = loopBound.value
+                handler.resetConnection(context: context)
+                emulator.requestFinished()
+            }
+        case .drip(let body, let interval):
+            writeHead(context: context, status: 200, headers: [], contentLength: body.utf8.count)
+            context.flush()
+            drip(Array(body.utf8)[...], interval: interval, context: context)
+        }
+    }
+
+    private func drip(_ remaining: ArraySlice<UInt8>, interval: Duration, context: ChannelHandlerContext) {
+        guard let byte = remaining.first else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            emulator.requestFinished()
+            return
+        }
+        guard context.channel.isActive else {
+            emulator.requestFinished()
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: [byte])))), promise: nil)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let nanoseconds = Int64(interval.components.seconds) * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000
+        context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+            let (handler, context) = loopBound.value
+            handler.drip(remaining.dropFirst(), interval: interval, context: context)
+        }
+    }
+
+    private func writeHead(context: ChannelHandlerContext, status: Int, headers extra: [TokenEndpointEmulator.Header], contentLength: Int) {
+        var headers = HTTPHeaders()
+        if !extra.contains(where: { $0.name.lowercased() == "content-type" }) {
+            headers.add(name: "Content-Type", value: "application/json")
+        }
+        for header in extra { headers.add(name: header.name, value: header.value) }
+        headers.add(name: "Content-Length", value: String(contentLength))
+        headers.add(name: "Cache-Control", value: "no-store")
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    /// SO_LINGER with a zero timeout turns close() into a TCP reset.
+    private func resetConnection(context: ChannelHandlerContext) {
+        let channel = context.channel
+        guard let provider = channel as? any SocketOptionProvider else {
+            channel.close(promise: nil)
+            return
+        }
+        provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+/// The daemon's effective configuration, as read from `config.toml`.
+///
+/// Every value here has been validated: a `Configuration` that exists is one the daemon can run
+/// with. The client secret is *not* part of it — only where to find it (``SecretSource``) — so that
+/// a configuration can be printed, compared and logged without any risk of leaking the secret.
+public struct Configuration: Sendable, Equatable {
+    public var endpoint: Endpoint
+    public var credentials: Credentials
+    public var socket: Socket
+    public var renewal: RenewalPolicy
+    public var access: AccessPolicy
+    public var logging: Logging
+
+    public init(
+        endpoint: Endpoint,
+        credentials: Credentials,
+        socket: Socket = Socket(),
+        renewal: RenewalPolicy = RenewalPolicy(),
+        access: AccessPolicy = AccessPolicy(),
+        logging: Logging = Logging()
+    ) {
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.socket = socket
+        self.renewal = renewal
+        self.access = access
+        self.logging = logging
+    }
+
+    /// The default location of the configuration file.
+    public static let defaultPath = "/etc/webhook-tokend/config.toml"
+
+    /// `[endpoint]`: where tokens come from.
+    public struct Endpoint: Sendable, Equatable {
+        /// The full token URL: `{base_url}/{customer_id}/login/token`, or `token_url` as given.
+        public var tokenURL: TokenURL
+        /// The scope requested with every token (`scope` in the form body).
+        public var scope: String
+        /// An extra PEM trust root for the endpoint's TLS certificate (system roots otherwise).
+        public var caFile: String?
+        /// The longest a single token request may take, connect to last byte.
+        public var timeout: Duration
+
+        public static let defaultScope = "*:webhooks/**"
+        public static let defaultTimeout = Duration.seconds(15)
+
+        public init(tokenURL: TokenURL, scope: String = defaultScope, caFile: String? = nil, timeout: Duration = defaultTimeout) {
+            self.tokenURL = tokenURL
+            self.scope = scope
+            self.caFile = caFile
+            self.timeout = timeout
+        }
+    }
+
+    /// `[credentials]`: who the daemon is to the token endpoint.
+    public struct Credentials: Sendable, Equatable {
+        public var clientID: String
+        public var secretSource: SecretSource
+
+        public init(clientID: String, secretSource: SecretSource) {
+            self.clientID = clientID
+            self.secretSource = secretSource
+        }
+    }
+
+    /// `[socket]`: where and to whom the token is served.
+    public struct Socket: Sendable, Equatable {
+        public var path: String
+        /// Permission bits of the socket file (`mode = "0660"`).
+        public var mode: UInt32
+        /// Group owning the socket file, by name or numeric id; `nil` leaves the daemon's group.
+        public var group: String?
+
+        public static let defaultPath = "/run/webhook-tokend/token.sock"
+        public static let defaultMode: UInt32 = 0o660
+
+        public init(path: String = defaultPath, mode: UInt32 = defaultMode, group: String? = nil) {
+            self.path = path
+            self.mode = mode
+            self.group = group
+        }
+    }
+
+    /// `[logging]`.
+    public struct Logging: Sendable, Equatable {
+        /// One of trace, debug, info, notice, warning, error, critical.
+        public var level: String
+
+        public static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+        public init(level: String = "info") {
+            self.level = level
+        }
+    }
+}
+
+/// Where the client secret comes from. Exactly one source must resolve.
+public enum SecretSource: Sendable, Equatable {
+    /// `client_secret_file`: a file holding the secret (one trailing newline is stripped).
+    case file(path: String)
+    /// No secret in the config: the systemd credential `client-secret` in `$CREDENTIALS_DIRECTORY`.
+    case systemdCredential(name: String)
+    /// `client_secret` inline in the config file, which must then be private to its owner.
+    case inline(ClientSecret)
+
+    /// The name of the systemd credential the daemon looks for when the config names no secret.
+    public static let credentialName = "client-secret"
+}
+
+/// `[access]`: who, beyond the socket's file permissions, may ask for the token.
+public struct AccessPolicy: Sendable, Equatable {
+    /// User names or numeric ids; empty together with `allowedGroups` means anyone who can open the socket.
+    public var allowedUsers: [Principal]
+    public var allowedGroups: [Principal]
+
+    public init(allowedUsers: [Principal] = [], allowedGroups: [Principal] = []) {
+        self.allowedUsers = allowedUsers
+        self.allowedGroups = allowedGroups
+    }
+
+    /// A user or group, as named in the configuration.
+    public enum Principal: Sendable, Equatable, CustomStringConvertible {
+        case name(String)
+        case id(UInt32)
+
+        public var description: String {
+            switch self {
+            case .name(let name): return name
+            case .id(let id): return String(id)
+            }
+        }
+    }
+
+    /// Whether any peer that can open the socket is let in.
+    public var allowsEveryone: Bool { allowedUsers.isEmpty && allowedGroups.isEmpty }
+}

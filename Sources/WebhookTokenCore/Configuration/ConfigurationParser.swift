@@ -1,0 +1,433 @@
+import TOMLKit
+
+/// Turns the text of `config.toml` into a validated ``Configuration``.
+///
+/// Pure: it reads no files and no environment. Whatever is not exactly right — an unknown key, a
+/// wrong type, a malformed duration, URL or mode — is an error naming the key and (where the
+/// line can be told) the line; no typo ever falls back to a default silently.
+public struct ConfigurationParser {
+    public let file: String
+    private let lines: LineLocator
+    private var issues: [ConfigurationError.Issue] = []
+
+    private init(file: String, text: String) {
+        self.file = file
+        self.lines = LineLocator(text: text)
+    }
+
+    /// The tables and keys of the configuration file: its public interface.
+    public static let schema: [String: [String]] = [
+        "endpoint": ["base_url", "customer_id", "token_url", "scope", "ca_file", "timeout"],
+        "credentials": ["client_id", "client_secret_file", "client_secret"],
+        "socket": ["path", "mode", "group"],
+        "renewal": [
+            "renew_at_remaining", "jitter", "min_remaining_life", "retry_initial", "retry_max",
+            "retry_max_permanent", "retry_after_max", "refresh_min_interval",
+        ],
+        "access": ["allowed_users", "allowed_groups"],
+        "logging": ["level"],
+    ]
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Configuration {
+        var parser = ConfigurationParser(file: file, text: text)
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(
+                .init(file: file, line: error.source.begin.line, problem: .syntax(error.description)))
+        } catch {
+            throw ConfigurationError(.init(file: file, problem: .syntax(String(describing: error))))
+        }
+        let configuration = parser.build(root)
+        if let configuration, parser.issues.isEmpty {
+            return configuration
+        }
+        throw ConfigurationError(issues: parser.issues)
+    }
+
+    // MARK: - Building
+
+    private mutating func build(_ root: TOMLTable) -> Configuration? {
+        for key in root.keys.sorted() where Self.schema[key] == nil {
+            report(key, line: lines.lineOfTable(key) ?? lines.lineOfKey(key, inTable: nil),
+                   .unknownKey(suggestion: Self.closest(to: key, in: Array(Self.schema.keys)),
+                               known: Self.schema.keys.sorted().map { "[\($0)]" }))
+        }
+        let endpointTable = table(root, "endpoint")
+        let credentialsTable = table(root, "credentials")
+        let socketTable = table(root, "socket")
+        let renewalTable = table(root, "renewal")
+        let accessTable = table(root, "access")
+        let loggingTable = table(root, "logging")
+
+        let endpoint = buildEndpoint(endpointTable)
+        let credentials = buildCredentials(credentialsTable)
+        let socket = buildSocket(socketTable)
+        let renewal = buildRenewal(renewalTable)
+        let access = buildAccess(accessTable)
+        let logging = buildLogging(loggingTable)
+        guard let endpoint, let credentials else { return nil }
+        return Configuration(
+            endpoint: endpoint, credentials: credentials, socket: socket, renewal: renewal, access: access,
+            logging: logging)
+    }
+
+    private mutating func buildEndpoint(_ table: Section?) -> Configuration.Endpoint? {
+        guard let table else {
+            report("endpoint", line: nil, .missing("the [endpoint] table with token_url, or base_url and customer_id"))
+            return nil
+        }
+        let baseURL = string(table, "base_url")
+        let customerID = string(table, "customer_id")
+        let tokenURLString = string(table, "token_url")
+        let scope = string(table, "scope") ?? Configuration.Endpoint.defaultScope
+        let caFile = string(table, "ca_file")
+        let timeout = duration(table, "timeout") ?? Configuration.Endpoint.defaultTimeout
+
+        if scope.isEmpty || scope.contains(where: { $0.isNewline }) {
+            invalid(table, "scope", found: "\"\(scope)\"", expected: "a non-empty, single-line scope such as \"*:webhooks/**\"")
+        }
+        if let caFile, !caFile.hasPrefix("/") {
+            invalid(table, "ca_file", found: "\"\(caFile)\"", expected: "an absolute path to a PEM file")
+        }
+        if timeout <= .zero {
+            invalid(table, "timeout", found: "\"\(DurationSyntax.format(timeout))\"", expected: "a duration greater than zero")
+        }
+
+        var tokenURL: TokenURL?
+        switch (tokenURLString, baseURL, customerID) {
+        case (let url?, nil, nil):
+            do {
+                tokenURL = try TokenURL(parsing: url)
+            } catch {
+                report(table.qualified("token_url"), line: table.line(of: "token_url"), .refused(found: "\"\(url)\"", reason: error.description))
+            }
+        case (_?, _, _):
+            let given = ["base_url", "customer_id"].filter { table.table[$0] != nil }
+            report(table.qualified("token_url"), line: table.line(of: "token_url"),
+                   .conflict("token_url is given together with \(given.joined(separator: " and ")); give either token_url alone (any OAuth 2.0 token endpoint) or base_url with customer_id (Identity Cloud)"))
+        case (nil, let base?, let customer?):
+            if customer.isEmpty || !customer.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                invalid(table, "customer_id", found: "\"\(customer)\"", expected: "the Identity Cloud customer id: letters, digits and dashes")
+            } else {
+                do {
+                    tokenURL = try TokenURL(baseURL: base, customerID: customer)
+                } catch {
+                    report(table.qualified("base_url"), line: table.line(of: "base_url"), .refused(found: "\"\(base)\"", reason: error.description))
+                }
+            }
+        case (nil, nil, _?):
+            report(table.qualified("base_url"), line: nil,
+                   .missing("base_url, such as \"https://v1.api.us.janrain.com\", to go with customer_id"))
+        case (nil, _?, nil):
+            report(table.qualified("customer_id"), line: nil, .missing("customer_id, to go with base_url"))
+        case (nil, nil, nil):
+            if table.table["token_url"] == nil && table.table["base_url"] == nil {
+                report(table.qualified("token_url"), line: nil,
+                       .missing("token_url, or base_url with customer_id: where to ask for tokens"))
+            }
+        }
+        guard let tokenURL else { return nil }
+        return .init(tokenURL: tokenURL, scope: scope, caFile: caFile, timeout: timeout)
+    }
+
+    private mutating func buildCredentials(_ table: Section?) -> Configuration.Credentials? {
+        guard let table else {
+            report("credentials", line: nil, .missing("the [credentials] table with client_id"))
+            return nil
+        }
+        let clientID = string(table, "client_id")
+        let secretFile = string(table, "client_secret_file")
+        let inlineSecret = string(table, "client_secret")
+        if clientID == nil && table.table["client_id"] == nil {
+            report(table.qualified("client_id"), line: nil, .missing("client_id, the configuration client's id"))
+        }
+        if let clientID, clientID.isEmpty || clientID.contains(where: { $0.isNewline || $0 == "\0" }) {
+            invalid(table, "client_id", found: clientID.isEmpty ? "an empty string" : "a line break", expected: "the configuration client's id")
+        }
+        if let secretFile, !secretFile.hasPrefix("/") {
+            invalid(table, "client_secret_file", found: "\"\(secretFile)\"", expected: "an absolute path")
+        }
+        if let inlineSecret, inlineSecret.isEmpty {
+            invalid(table, "client_secret", found: "an empty string", expected: "the client secret")
+        }
+        let source: SecretSource
+        switch (secretFile, inlineSecret) {
+        case (_?, _?):
+            report(table.qualified("client_secret"), line: table.line(of: "client_secret"),
+                   .conflict("client_secret and client_secret_file are both given; exactly one secret source must be used"))
+            return nil
+        case (let path?, nil):
+            source = .file(path: path)
+        case (nil, let secret?):
+            source = .inline(ClientSecret(secret))
+        case (nil, nil):
+            source = .systemdCredential(name: SecretSource.credentialName)
+        }
+        guard let clientID else { return nil }
+        return .init(clientID: clientID, secretSource: source)
+    }
+
+    private mutating func buildSocket(_ table: Section?) -> Configuration.Socket {
+        var socket = Configuration.Socket()
+        guard let table else { return socket }
+        if let path = string(table, "path") {
+            if !path.hasPrefix("/") {
+                invalid(table, "path", found: "\"\(path)\"", expected: "an absolute path")
+            } else if path.utf8.count >= 108 {
+                invalid(table, "path", found: "a path of \(path.utf8.count) bytes", expected: "at most 107 bytes (the limit of a Unix socket address)")
+            } else {
+                socket.path = path
+            }
+        }
+        if let value = table.table["mode"] {
+            if let text = value.string, (3...4).contains(text.count), let mode = UInt32(text, radix: 8), mode <= 0o777 {
+                socket.mode = mode
+            } else if value.type == .string {
+                invalid(table, "mode", found: "\"\(value.string ?? "")\"", expected: "an octal permission string such as \"0660\"")
+            } else {
+                wrongType(table, "mode", value, expected: "an octal permission string such as \"0660\"")
+            }
+        }
+        if let value = table.table["group"] {
+            if let name = value.string, !name.isEmpty {
+                socket.group = name
+            } else if let id = value.int, id >= 0, id < Int(UInt32.max) {
+                socket.group = String(id)
+            } else {
+                wrongType(table, "group", value, expected: "a group name or numeric id")
+            }
+        }
+        return socket
+    }
+
+    private mutating func buildRenewal(_ table: Section?) -> RenewalPolicy {
+        var policy = RenewalPolicy()
+        guard let table else { return policy }
+        if let fraction = fraction(table, "renew_at_remaining") {
+            // Below 0.15 the renewal would come after a token stops being served (at a tenth of its
+            // lifetime left, for short lifetimes), leaving consumers without a token every cycle.
+            if fraction >= 0.15 && fraction <= 0.9 {
+                policy.renewAtRemainingFraction = fraction
+            } else {
+                invalid(table, "renew_at_remaining", found: "\(fraction)", expected: "a fraction of the lifetime from 0.15 to 0.9, such as 0.25")
+            }
+        }
+        if let jitter = fraction(table, "jitter") {
+            if jitter >= 0 && jitter <= 0.5 {
+                policy.jitterFraction = jitter
+            } else {
+                invalid(table, "jitter", found: "\(jitter)", expected: "a fraction of the lifetime from 0 to 0.5, such as 0.05")
+            }
+        }
+        if policy.renewAtRemainingFraction + policy.jitterFraction >= 1 {
+            invalid(table, "jitter", found: "\(policy.jitterFraction) with renew_at_remaining \(policy.renewAtRemainingFraction)", expected: "the two to add up to less than 1")
+        }
+        func positive(_ key: String, _ apply: (inout RenewalPolicy, Duration) -> Void) {
+            if let value = duration(table, key) {
+                if value > .zero {
+                    apply(&policy, value)
+                } else {
+                    invalid(table, key, found: "\"\(DurationSyntax.format(value))\"", expected: "a duration greater than zero")
+                }
+            }
+        }
+        if let value = duration(table, "min_remaining_life") { policy.minimumRemainingLife = value }
+        positive("retry_initial") { $0.retryInitial = $1 }
+        positive("retry_max") { $0.retryMaximum = $1 }
+        positive("retry_max_permanent") { $0.retryMaximumPermanent = $1 }
+        positive("retry_after_max") { $0.retryAfterMaximum = $1 }
+        if let value = duration(table, "refresh_min_interval") { policy.refreshMinimumInterval = value }
+        if policy.retryMaximum < policy.retryInitial {
+            invalid(table, "retry_max", found: "\"\(DurationSyntax.format(policy.retryMaximum))\"", expected: "at least retry_initial (\(DurationSyntax.format(policy.retryInitial)))")
+        }
+        if policy.retryMaximumPermanent < policy.retryInitial {
+            invalid(table, "retry_max_permanent", found: "\"\(DurationSyntax.format(policy.retryMaximumPermanent))\"", expected: "at least retry_initial (\(DurationSyntax.format(policy.retryInitial)))")
+        }
+        return policy
+    }
+
+    private mutating func buildAccess(_ table: Section?) -> AccessPolicy {
+        var access = AccessPolicy()
+        guard let table else { return access }
+        access.allowedUsers = principals(table, "allowed_users", kind: "user")
+        access.allowedGroups = principals(table, "allowed_groups", kind: "group")
+        return access
+    }
+
+    private mutating func buildLogging(_ table: Section?) -> Configuration.Logging {
+        var logging = Configuration.Logging()
+        guard let table else { return logging }
+        if let level = string(table, "level") {
+            if Configuration.Logging.levels.contains(level) {
+                logging.level = level
+            } else {
+                invalid(table, "level", found: "\"\(level)\"", expected: "one of \(Configuration.Logging.levels.joined(separator: ", "))")
+            }
+        }
+        return logging
+    }
+
+    // MARK: - Typed access with reporting
+
+    /// A table of the schema, with the knowledge of where its keys are in the text.
+    private struct Section {
+        let name: String
+        let table: TOMLTable
+        let lines: LineLocator
+
+        func qualified(_ key: String) -> String { "\(name).\(key)" }
+        func line(of key: String) -> Int? { lines.lineOfKey(key, inTable: name) }
+    }
+
+    private mutating func table(_ root: TOMLTable, _ name: String) -> Section? {
+        guard let value = root[name] else { return nil }
+        guard let table = value.table else {
+            report(name, line: lines.lineOfKey(name, inTable: nil), .wrongType(found: value.type.description, expected: "a table ([\(name)])"))
+            return nil
+        }
+        let known = Self.schema[name] ?? []
+        for key in table.keys.sorted() where !known.contains(key) {
+            report("\(name).\(key)", line: lines.lineOfKey(key, inTable: name),
+                   .unknownKey(suggestion: Self.closest(to: key, in: known), known: known))
+        }
+        return Section(name: name, table: table, lines: lines)
+    }
+
+    private mutating func string(_ section: Section, _ key: String) -> String? {
+        guard let value = section.table[key] else { return nil }
+        guard let string = value.string else {
+            wrongType(section, key, value, expected: "a string")
+            return nil
+        }
+        return string
+    }
+
+    private mutating func duration(_ section: Section, _ key: String) -> Duration? {
+        guard let value = section.table[key] else { return nil }
+        guard let text = value.string else {
+            wrongType(section, key, value, expected: DurationSyntax.expected)
+            return nil
+        }
+        guard let duration = DurationSyntax.parse(text) else {
+            invalid(section, key, found: "\"\(text)\"", expected: DurationSyntax.expected)
+            return nil
+        }
+        return duration
+    }
+
+    private mutating func fraction(_ section: Section, _ key: String) -> Double? {
+        guard let value = section.table[key] else { return nil }
+        if let double = value.double { return double }
+        if let int = value.int { return Double(int) }
+        wrongType(section, key, value, expected: "a number such as 0.25")
+        return nil
+    }
+
+    private mutating func principals(_ section: Section, _ key: String, kind: String) -> [AccessPolicy.Principal] {
+        guard let value = section.table[key] else { return [] }
+        guard let array = value.array else {
+            wrongType(section, key, value, expected: "an array of \(kind) names or numeric ids")
+            return []
+        }
+        var result: [AccessPolicy.Principal] = []
+        for element in array {
+            if let name = element.string, !name.isEmpty, !name.contains(where: { $0.isWhitespace || $0 == ":" }) {
+                result.append(.name(name))
+            } else if let id = element.int, id >= 0, id < Int(UInt32.max) {
+                result.append(.id(UInt32(id)))
+            } else {
+                invalid(section, key, found: element.string.map { "\"\($0)\"" } ?? "\(element)",
+                        expected: "\(kind) names or numeric ids from 0 to 4294967294")
+            }
+        }
+        return result
+    }
+
+    private mutating func wrongType(_ section: Section, _ key: String, _ value: any TOMLValueConvertible, expected: String) {
+        report(section.qualified(key), line: section.line(of: key), .wrongType(found: value.type.description, expected: expected))
+    }
+
+    private mutating func invalid(_ section: Section, _ key: String, found: String, expected: String) {
+        report(section.qualified(key), line: section.line(of: key), .invalidValue(found: found, expected: expected))
+    }
+
+    private mutating func report(_ key: String, line: Int?, _ problem: ConfigurationError.Problem) {
+        issues.append(.init(file: file, line: line, key: key, problem: problem))
+    }
+
+    /// The known name within edit distance 2 of a mistyped one, for "did you mean".
+    static func closest(to key: String, in candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, editDistance(key, $0)) }.filter { $0.1 <= max(2, key.count / 4) }
+        return scored.min(by: { $0.1 < $1.1 })?.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
+/// Finds the line of a key in the TOML text, for error messages.
+///
+/// The TOML library reports positions for syntax errors only; for a semantic error (unknown key,
+/// wrong type) this scans the text for `key =` under the right `[table]` header. It understands
+/// the plain layout configuration files use; where it cannot tell, the message simply has no line.
+struct LineLocator: Sendable {
+    private let lines: [Substring]
+
+    init(text: String) {
+        // `"\r\n"` is a single `Character`, unequal to `"\n"`: without it, a file with CRLF line
+        // ends (TOML allows them) would be one long line, and every line number lost or wrong.
+        self.lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+    }
+
+    func lineOfTable(_ table: String) -> Int? {
+        for (index, line) in lines.enumerated() {
+            let trimmed = line.trimmingCharacters()
+            if trimmed == "[\(table)]" || trimmed.hasPrefix("[\(table)]") { return index + 1 }
+        }
+        return nil
+    }
+
+    func lineOfKey(_ key: String, inTable table: String?) -> Int? {
+        var current: String?
+        for (index, line) in lines.enumerated() {
+            let trimmed = line.trimmingCharacters()
+            if trimmed.hasPrefix("[") {
+                let end = trimmed.firstIndex(of: "]") ?? trimmed.endIndex
+                current = String(trimmed[trimmed.index(after: trimmed.startIndex)..<end]).trimmingCharacters()
+                continue
+            }
+            let qualifiedHere = current == table
+            let dotted = table.map { "\($0).\(key)" }
+            for candidate in [qualifiedHere ? key : nil, current == nil ? dotted : nil].compactMap({ $0 }) {
+                if trimmed.hasPrefix(candidate) {
+                    let after = trimmed.dropFirst(candidate.count).drop(while: { $0 == " " || $0 == "\t" })
+                    if after.hasPrefix("=") { return index + 1 }
+                }
+            }
+        }
+        return nil
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        var slice = Substring(self)
+        while slice.first?.isWhitespace == true { slice = slice.dropFirst() }
+        while slice.last?.isWhitespace == true { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,124 @@
+public import WebhookTokenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A configuration together with the secret it points to: everything the daemon needs to run.
+public struct LoadedConfiguration: Sendable {
+    public var configuration: Configuration
+    public var secret: ClientSecret
+    public var path: String
+    /// Where the secret came from, for `--check-config` and logs (never the secret itself).
+    public var secretOrigin: String
+
+    public init(configuration: Configuration, secret: ClientSecret, path: String, secretOrigin: String) {
+        self.configuration = configuration
+        self.secret = secret
+        self.path = path
+        self.secretOrigin = secretOrigin
+    }
+
+    public var tokenRequest: TokenRequest {
+        TokenRequest(endpoint: configuration.endpoint, clientID: configuration.credentials.clientID, secret: secret)
+    }
+}
+
+/// Reads `config.toml` and the client secret from disk, with the safety checks that need the
+/// file system: files writable by group or others are refused (anyone who could write them could
+/// point the daemon elsewhere), an inline secret needs a config file private to its owner, and
+/// exactly one secret source must resolve.
+public enum ConfigurationLoader {
+    /// The largest configuration or secret file read.
+    static let maximumFileSize = 1 << 20
+
+    public static func load(path: String, environment: [String: String]) throws(ConfigurationError) -> LoadedConfiguration {
+        let (text, mode) = try readProtectedFile(path, configFile: path, role: "configuration file")
+        let configuration = try ConfigurationParser.parse(text, file: path)
+
+        func problem(_ key: String?, _ text: String) -> ConfigurationError {
+            ConfigurationError(.init(file: path, key: key, problem: .file(text)))
+        }
+        let credentialPath = environment["CREDENTIALS_DIRECTORY"].map { "\($0)/\(SecretSource.credentialName)" }
+        let credentialExists = credentialPath.map { access($0, F_OK) == 0 } ?? false
+
+        switch configuration.credentials.secretSource {
+        case .inline(let secret):
+            if mode & 0o077 != 0 {
+                throw problem("credentials.client_secret", "an inline client_secret is refused because \(path) is accessible by group or others (mode \(octal(mode))); run chmod 600 \(path), or move the secret to client_secret_file or a systemd credential")
+            }
+            if credentialExists {
+                throw problem("credentials.client_secret", "both client_secret and the systemd credential \(SecretSource.credentialName) are present; exactly one secret source must be used")
+            }
+            return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "client_secret in \(path)")
+        case .file(let secretPath):
+            if credentialExists {
+                throw problem("credentials.client_secret_file", "both client_secret_file and the systemd credential \(SecretSource.credentialName) are present; exactly one secret source must be used (under systemd, drop client_secret_file and use LoadCredential=)")
+            }
+            let (contents, _) = try readProtectedFile(secretPath, configFile: path, role: "client secret file", key: "credentials.client_secret_file", refuseWorldReadable: true)
+            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: secretPath, configFile: path)
+            return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "file \(secretPath)")
+        case .systemdCredential(let name):
+            guard let credentialPath, credentialExists else {
+                throw problem("credentials", "no client secret: set client_secret_file (or client_secret) in [credentials], or pass the systemd credential \(name) (LoadCredential=\(name):/etc/webhook-tokend/client-secret)")
+            }
+            // systemd makes credentials read-only and private to the service: no mode checks apply.
+            let (contents, _) = try readProtectedFile(credentialPath, configFile: path, role: "systemd credential", key: "credentials", checkMode: false)
+            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: credentialPath, configFile: path)
+            return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "systemd credential \(name)")
+        }
+    }
+
+    private static func nonEmpty(_ secret: ClientSecret, origin: String, configFile: String) throws(ConfigurationError) -> ClientSecret {
+        guard !secret.revealed.isEmpty else {
+            throw ConfigurationError(.init(file: configFile, key: "credentials", problem: .file("the client secret in \(origin) is empty")))
+        }
+        return secret
+    }
+
+    /// Reads a small regular file, refusing one that is writable by group or others.
+    static func readProtectedFile(
+        _ path: String, configFile: String, role: String, key: String? = nil, checkMode: Bool = true,
+        refuseWorldReadable: Bool = false
+    ) throws(ConfigurationError) -> (String, mode_t) {
+        func fail(_ text: String) -> ConfigurationError {
+            ConfigurationError(.init(file: configFile, key: key, problem: .file(text)))
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            throw fail("cannot open the \(role) \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw fail("cannot stat the \(role) \(path): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw fail("the \(role) \(path) is not a regular file") }
+        let mode = info.st_mode & 0o7777
+        if checkMode && mode & 0o022 != 0 {
+            throw fail("the \(role) \(path) is writable by group or others (mode \(octal(mode))); refusing it — run chmod go-w \(path)")
+        }
+        if checkMode && refuseWorldReadable && mode & 0o004 != 0 {
+            throw fail("the \(role) \(path) is readable by everyone (mode \(octal(mode))); refusing it — run chmod o-r \(path)")
+        }
+        guard Int(info.st_size) <= maximumFileSize else { throw fail("the \(role) \(path) is larger than 1 MiB") }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
+        var total = 0
+        while total < bytes.count {
+            let count = bytes[total...].withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw fail("cannot read the \(role) \(path): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            total += count
+        }
+        guard let text = String(validating: bytes[..<total], as: UTF8.self) else {
+            throw fail("the \(role) \(path) is not valid UTF-8")
+        }
+        return (text, mode)
+    }
+
+    static func octal(_ mode: mode_t) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+}

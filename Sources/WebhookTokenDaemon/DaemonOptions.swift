@@ -1,0 +1,35 @@
+/// What the command line asked the daemon to do.
+public struct DaemonOptions: Sendable {
+    public var configurationPath: String
+    /// Validate, print the effective configuration, exit.
+    public var checkConfiguration: Bool
+    /// Self-contained demo: an emulated token endpoint in-process, the socket in a temporary directory.
+    public var developmentMode: Bool
+    /// Overrides `[socket] path` (mainly for dev mode).
+    public var socketPath: String?
+    /// Lifetime of the emulator's tokens in dev mode, in seconds.
+    public var developmentTokenLifetime: Int
+    /// Overrides `[logging] level`.
+    public var logLevel: String?
+
+    public init(
+        configurationPath: String, checkConfiguration: Bool = false, developmentMode: Bool = false,
+        socketPath: String? = nil, developmentTokenLifetime: Int = 30, logLevel: String? = nil
+    ) {
+        self.configurationPath = configurationPath
+        self.checkConfiguration = checkConfiguration
+        self.developmentMode = developmentMode
+        self.socketPath = socketPath
+        self.developmentTokenLifetime = developmentTokenLifetime
+        self.logLevel = logLevel
+    }
+}
+
+/// Exit statuses, from sysexits(3) where one fits.
+public enum DaemonExitCode {
+    public static let success: Int32 = 0
+    /// A runtime failure: the first token was refused, the socket could not be bound.
+    public static let failure: Int32 = 1
+    /// EX_CONFIG: the configuration (or the secret it names) is unusable.
+    public static let configuration: Int32 = 78
+}

@@ -1,0 +1,54 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import WebhookTokenSystemd
+
+/// Pings systemd's watchdog at half its interval — but only while the daemon is healthy.
+///
+/// Healthy means every event loop answers a no-op task within a second (the socket server can
+/// serve) and the renewal loop is not stuck. A hung daemon thus stops pinging and systemd
+/// restarts it; an endpoint outage is not a hang, so pinging goes on and `STATUS=` says why
+/// there is no token.
+struct WatchdogService: Service {
+    let interval: Duration
+    let notifier: SystemdNotifier
+    let broker: TokenBroker
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+
+    func run() async throws {
+        let period = interval / 2
+        await cancelWhenGracefulShutdown {
+            notifier.watchdogPing()
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: period)
+                } catch {
+                    return
+                }
+                if await isHealthy() {
+                    notifier.watchdogPing()
+                }
+            }
+        }
+    }
+
+    private func isHealthy() async -> Bool {
+        guard broker.renewalLoopIsAlive() else {
+            logger.critical("Renewal loop is stuck; withholding the watchdog ping so that systemd restarts the daemon")
+            return false
+        }
+        for loop in eventLoopGroup.makeIterator() {
+            // A loop that cannot run a no-op within a second cannot serve a token either (and a
+            // loop that never runs it leaves this check, and so the pings, hanging: also right).
+            let started = ContinuousClock.now
+            let ok = (try? await loop.submit { true }.get()) ?? false
+            if !ok || started.duration(to: .now) > .seconds(1) {
+                logger.critical("An event loop is unresponsive; withholding the watchdog ping")
+                return false
+            }
+        }
+        return true
+    }
+}

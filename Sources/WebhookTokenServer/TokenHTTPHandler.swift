@@ -1,0 +1,179 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import WebhookTokenCore
+
+/// Answers the HTTP/1.1 requests of one socket connection.
+///
+/// Sits behind NIO's `HTTPServerPipelineHandler`, which serialises pipelined requests (so answers
+/// go out in order) and handles quiescing on shutdown. Routes:
+///
+/// | method | path                 | answer                                      |
+/// |--------|----------------------|---------------------------------------------|
+/// | GET    | `/v1/token`          | token JSON; bare token with `?format=raw` or `Accept: text/plain` |
+/// | POST   | `/v1/token/refresh`  | a new token (rate-limited), same forms      |
+/// | GET    | `/v1/status`         | status JSON; human text with `?format=text` |
+final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let serving: any TokenServing
+    private let logger: Logger
+
+    private var request: HTTPRequestHead?
+    /// The request announced or sent a body where none is accepted.
+    private var bodyRejected = false
+
+    init(serving: any TokenServing, logger: Logger) {
+        self.serving = serving
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+            bodyRejected = Self.announcesBody(head)
+        case .body:
+            bodyRejected = true
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            if bodyRejected {
+                respondError(context: context, head: head, status: .payloadTooLarge, code: "body_not_accepted",
+                             detail: "this endpoint accepts no request body", close: true)
+                return
+            }
+            route(context: context, head: head)
+        }
+    }
+
+    private static func announcesBody(_ head: HTTPRequestHead) -> Bool {
+        if head.headers.contains(name: "Transfer-Encoding") { return true }
+        if let length = head.headers.first(name: "Content-Length") { return length != "0" }
+        return false
+    }
+
+    // MARK: - Routing
+
+    private func route(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let (path, query) = Self.split(head.uri)
+        switch path {
+        case "/v1/token":
+            guard head.method == .GET || head.method == .HEAD else {
+                return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
+            }
+            respond(context: context, head: head, answer: serving.currentToken(), raw: Self.wantsRaw(head, query))
+        case "/v1/token/refresh":
+            guard head.method == .POST else {
+                return methodNotAllowed(context: context, head: head, allowed: "POST")
+            }
+            let raw = Self.wantsRaw(head, query)
+            let serving = self.serving
+            let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
+            promise.completeWithTask { await serving.refreshToken() }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            promise.futureResult.whenSuccess { answer in
+                let (handler, context) = loopBound.value
+                handler.respond(context: context, head: head, answer: answer, raw: raw)
+            }
+        case "/v1/status":
+            guard head.method == .GET || head.method == .HEAD else {
+                return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
+            }
+            if query.contains("format=text") || (Self.prefersText(head) && !query.contains("format=json")) {
+                respond(context: context, head: head, status: .ok, contentType: "text/plain; charset=utf-8",
+                        body: ByteBuffer(string: serving.statusText()))
+            } else {
+                respond(context: context, head: head, status: .ok, contentType: "application/json",
+                        body: ByteBuffer(string: serving.statusJSON()))
+            }
+        default:
+            respondError(context: context, head: head, status: .notFound, code: "not_found",
+                         detail: "no such endpoint \(path); try GET /v1/token, GET /v1/status or POST /v1/token/refresh")
+        }
+    }
+
+    private static func split(_ uri: String) -> (path: Substring, query: Substring) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri[...], "") }
+        return (uri[..<mark], uri[uri.index(after: mark)...])
+    }
+
+    private static func wantsRaw(_ head: HTTPRequestHead, _ query: Substring) -> Bool {
+        if query.contains("format=raw") { return true }
+        if query.contains("format=json") { return false }
+        return prefersText(head)
+    }
+
+    private static func prefersText(_ head: HTTPRequestHead) -> Bool {
+        guard let accept = head.headers.first(name: "Accept") else { return false }
+        return accept.contains("text/plain") && !accept.contains("application/json")
+    }
+
+    // MARK: - Responses
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, answer: TokenAnswer, raw: Bool) {
+        switch answer {
+        case .token(let token, let secondsLeft):
+            var body = context.channel.allocator.buffer(capacity: raw ? token.raw.count : token.jsonHead.count + token.jsonTail.count + 8)
+            if raw {
+                body.writeBytes(token.raw)
+            } else {
+                body.writeBytes(token.jsonHead)
+                body.writeString(String(secondsLeft))
+                body.writeBytes(token.jsonTail)
+            }
+            respond(context: context, head: head, status: .ok,
+                    contentType: raw ? "text/plain; charset=utf-8" : "application/json", body: body)
+        case .unavailable(let detail, let retryAfter):
+            respondError(context: context, head: head, status: .serviceUnavailable, code: "no_valid_token",
+                         detail: detail, extraHeaders: [("Retry-After", String(retryAfter))])
+        }
+    }
+
+    private func methodNotAllowed(context: ChannelHandlerContext, head: HTTPRequestHead, allowed: String) {
+        respondError(context: context, head: head, status: .methodNotAllowed, code: "method_not_allowed",
+                     detail: "\(head.method) is not allowed on \(Self.split(head.uri).path); use \(allowed)",
+                     extraHeaders: [("Allow", allowed)])
+    }
+
+    private func respondError(
+        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, code: String,
+        detail: String, extraHeaders: [(String, String)] = [], close: Bool = false
+    ) {
+        let body = JSONText.object([("error", JSONText.string(code)), ("detail", JSONText.string(detail))]) + "\n"
+        respond(context: context, head: head, status: status, contentType: "application/json",
+                body: ByteBuffer(string: body), extraHeaders: extraHeaders, close: close)
+    }
+
+    private func respond(
+        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String,
+        body: ByteBuffer, extraHeaders: [(String, String)] = [], close: Bool = false
+    ) {
+        let keepAlive = head.isKeepAlive && !close
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(5 + extraHeaders.count)
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "Cache-Control", value: "no-store")
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("Closing socket connection after error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

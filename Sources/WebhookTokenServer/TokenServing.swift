@@ -1,0 +1,25 @@
+public import WebhookTokenCore
+
+/// What the socket server asks of the token broker. The server knows HTTP; the broker knows tokens.
+public protocol TokenServing: Sendable {
+    /// The token to hand out now, or why there is none. Called on the event loop for every
+    /// `GET /v1/token`: must not block, must not wait for I/O.
+    func currentToken() -> TokenAnswer
+
+    /// Fetches a new token now (rate-limited and single-flight), for a consumer whose API call was
+    /// rejected, and answers with the result.
+    func refreshToken() async -> TokenAnswer
+
+    /// The broker's status as JSON (`/v1/status`).
+    func statusJSON() -> String
+
+    /// The broker's status for people (`/v1/status?format=text`).
+    func statusText() -> String
+}
+
+/// The answer to "give me the token".
+public enum TokenAnswer: Sendable {
+    case token(PresentedToken, secondsLeft: Int64)
+    /// No servable token: a sentence saying why, and when to ask again.
+    case unavailable(detail: String, retryAfterSeconds: Int)
+}

@@ -1,0 +1,105 @@
+public import Logging
+public import NIOCore
+import NIOExtras
+import NIOHTTP1
+public import NIOPosix
+public import ServiceLifecycle
+
+/// Serves the token over HTTP/1.1 on a Unix stream socket, as a ServiceLifecycle service.
+///
+/// On graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`) it stops accepting, lets
+/// in-flight requests finish — idle keep-alive connections are closed at once, busy ones after
+/// their current response — and removes the socket file it created (never one it was handed by
+/// systemd socket activation).
+public final class TokenSocketServer: Service {
+    private let serverChannel: any Channel
+    private let quiesce: ServerQuiescingHelper
+    private let socketFile: SocketFile?
+    private let logger: Logger
+
+    /// Where the listening socket comes from.
+    public enum Listener: Sendable {
+        /// Bind a new socket at this path, with this mode and group.
+        case path(String, mode: UInt32, group: String?)
+        /// Adopt an already-listening descriptor (systemd socket activation).
+        case descriptor(CInt)
+    }
+
+    private init(serverChannel: any Channel, quiesce: ServerQuiescingHelper, socketFile: SocketFile?, logger: Logger) {
+        self.serverChannel = serverChannel
+        self.quiesce = quiesce
+        self.socketFile = socketFile
+        self.logger = logger
+    }
+
+    /// Binds (or adopts) the listening socket and starts accepting.
+    public static func start(
+        listener: Listener, serving: any TokenServing, logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> TokenSocketServer {
+        let quiesce = ServerQuiescingHelper(group: group)
+        let handlerLogger = logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(TokenHTTPHandler(serving: serving, logger: handlerLogger))
+                }
+            }
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+
+        switch listener {
+        case .path(let path, let mode, let socketGroup):
+            try SocketFile.prepare(path: path)
+            let channel = try await SocketFile.withPrivateUmask {
+                try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
+            }
+            let socketFile: SocketFile
+            do {
+                socketFile = try SocketFile.finishBinding(path: path, mode: mode, group: socketGroup)
+            } catch {
+                try? await channel.close()
+                unlinkQuietly(path)
+                throw error
+            }
+            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: socketFile, logger: logger)
+        case .descriptor(let fd):
+            let channel = try await bootstrap.withBoundSocket(fd).get()
+            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: nil, logger: logger)
+        }
+    }
+
+    public func run() async throws {
+        let closed = serverChannel.closeFuture
+        let quiesce = self.quiesce
+        let logger = self.logger
+        await withGracefulShutdownHandler {
+            try? await closed.get()
+        } onGracefulShutdown: {
+            logger.info("Stopping socket server: no new connections, finishing in-flight requests")
+            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+            quiesce.initiateShutdown(promise: promise)
+        }
+        socketFile?.remove()
+    }
+
+    /// Stops accepting and finishes in-flight requests, outside of a service group (tests).
+    public func shutdown() async {
+        let promise = serverChannel.eventLoop.makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        try? await promise.futureResult.get()
+        socketFile?.remove()
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func unlinkQuietly(_ path: String) { unlink(path) }
+#endif

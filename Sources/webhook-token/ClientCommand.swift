@@ -1,0 +1,182 @@
+/// What the user asked for, parsed from the command line and the environment.
+struct ClientCommand: Equatable {
+    enum Action: Equatable {
+        /// Print the current token (the default).
+        case token
+        /// Print the daemon's status summary.
+        case status
+        /// Force a renewal, then print the new token.
+        case refresh
+        case help
+        case version
+    }
+
+    enum OutputForm: Equatable {
+        /// The bare token, or the human-readable status text.
+        case plain
+        /// `Authorization: Bearer <token>` (token and refresh only).
+        case header
+        /// The daemon's JSON document.
+        case json
+    }
+
+    static let version = "0.1.0"
+    static let defaultSocketPath = "/run/webhook-tokend/token.sock"
+    static let socketEnvironmentVariable = "WEBHOOK_TOKEN_SOCKET"
+    /// `sizeof(sockaddr_un.sun_path)`, which includes the terminating NUL.
+    static let maximumSocketPathBytes = 107
+    static let maximumTimeoutSeconds = 86_400.0
+
+    var action: Action
+    var output: OutputForm
+    var socketPath: String
+    var timeoutSeconds: Double
+
+    /// Parses the arguments (without the program name).
+    ///
+    /// `environmentSocketPath` is the value of `WEBHOOK_TOKEN_SOCKET`, if set.
+    static func parse(
+        _ arguments: [String],
+        environmentSocketPath: String?
+    ) throws(ClientFailure) -> ClientCommand {
+        var action: Action?
+        var wantsHeader = false
+        var wantsJSON = false
+        var socketPath: String?
+        var timeout: Double?
+
+        var index = 0
+        var optionsEnded = false
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+
+            if optionsEnded || argument == "-" || !argument.hasPrefix("-") {
+                guard action == nil else {
+                    throw .usage("unexpected argument '\(argument)'")
+                }
+                switch argument {
+                case "status": action = .status
+                case "refresh": action = .refresh
+                default: throw .usage("unknown command '\(argument)' (commands: status, refresh)")
+                }
+                continue
+            }
+            if argument == "--" {
+                optionsEnded = true
+                continue
+            }
+
+            // Split `--name=value`; only options that take a value accept the attached form.
+            var name = argument
+            var attachedValue: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                attachedValue = String(argument[argument.index(after: equals)...])
+            }
+
+            switch name {
+            case "-h", "--help", "--version", "--header", "--json":
+                if attachedValue != nil {
+                    throw .usage("option \(name) does not take a value")
+                }
+                switch name {
+                case "--version": return ClientCommand.informational(.version)
+                case "--header": wantsHeader = true
+                case "--json": wantsJSON = true
+                default: return ClientCommand.informational(.help)
+                }
+            case "--socket", "--timeout":
+                let value: String
+                if let attachedValue {
+                    value = attachedValue
+                } else if index < arguments.count, !arguments[index].hasPrefix("-") {
+                    value = arguments[index]
+                    index += 1
+                } else {
+                    throw .usage("option \(name) needs a value (\(name)=VALUE if it starts with '-')")
+                }
+                if name == "--socket" {
+                    socketPath = value
+                } else {
+                    timeout = try parseTimeout(value)
+                }
+            default:
+                throw .usage("unknown option '\(name)'")
+            }
+        }
+
+        let chosenAction = action ?? .token
+        if wantsHeader && wantsJSON {
+            throw .usage("--header and --json cannot be combined")
+        }
+        if wantsHeader && chosenAction == .status {
+            throw .usage("--header only applies to printing a token, not to 'status'")
+        }
+
+        let path: String
+        if let socketPath {
+            guard !socketPath.isEmpty else { throw .usage("--socket needs a non-empty path") }
+            path = socketPath
+        } else if let environmentSocketPath, !environmentSocketPath.isEmpty {
+            path = environmentSocketPath
+        } else {
+            path = defaultSocketPath
+        }
+        if path.utf8.count > maximumSocketPathBytes {
+            let source = socketPath != nil ? "--socket" : socketEnvironmentVariable
+            throw .usage(
+                "the socket path from \(source) is \(path.utf8.count) bytes long; "
+                    + "Unix socket paths must be shorter than 108 bytes")
+        }
+
+        return ClientCommand(
+            action: chosenAction,
+            output: wantsHeader ? .header : (wantsJSON ? .json : .plain),
+            socketPath: path,
+            timeoutSeconds: timeout ?? (chosenAction == .refresh ? 35 : 5)
+        )
+    }
+
+    private static func informational(_ action: Action) -> ClientCommand {
+        ClientCommand(action: action, output: .plain, socketPath: defaultSocketPath, timeoutSeconds: 0)
+    }
+
+    private static func parseTimeout(_ text: String) throws(ClientFailure) -> Double {
+        let isPlainNumber = !text.isEmpty && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }
+        guard isPlainNumber, let seconds = Double(text), seconds > 0, seconds <= maximumTimeoutSeconds else {
+            throw .usage("--timeout needs a number of seconds greater than 0 and at most 86400, not '\(text)'")
+        }
+        return seconds
+    }
+
+    static let usageText = """
+        Usage: webhook-token [status | refresh] [--header | --json] [--socket PATH] [--timeout SECONDS]
+
+        Prints the OAuth bearer token that webhook-tokend holds, for example:
+          curl -H "$(webhook-token --header)" https://api.example.com/...
+
+        Commands:
+          (none)             print the current token and a newline
+          status             print the daemon's status summary
+          refresh            make the daemon renew the token now, then print the new one
+
+        Options:
+          --header           print "Authorization: Bearer <token>" instead of the bare token
+          --json             print the daemon's JSON answer (token, expiry, scope / full status)
+          --socket PATH      the daemon's socket; default $WEBHOOK_TOKEN_SOCKET,
+                             else /run/webhook-tokend/token.sock
+          --timeout SECONDS  give up after this long (default 5; 35 for refresh)
+          -h, --help         show this help
+          --version          show the version
+
+        Exit status:
+          0   success
+          64  usage error
+          69  the daemon is unreachable or answered unexpectedly
+          74  the output could not be written
+          75  the daemon has no valid token right now; try again later
+          77  permission denied (socket permissions or the daemon's peer policy)
+
+        """
+}

@@ -1,0 +1,53 @@
+/// A non-200 answer from the daemon, turned into an exit status and an actionable message.
+///
+/// The daemon's error documents are `{"error":"<stable_code>","detail":"<sentence>"}`; only those
+/// two members are shown (sanitised), never the raw body.
+struct DaemonErrorResponse {
+    let status: Int
+    let reason: String
+    let code: String?
+    let detail: String?
+    let retryAfter: String?
+
+    init(_ response: HTTPResponse) {
+        status = response.status
+        reason = DisplayText.sanitized(response.reason, limit: 60)
+        code = JSONStringField.value(of: "error", in: response.body).map { DisplayText.sanitized($0, limit: 60) }
+        detail = JSONStringField.value(of: "detail", in: response.body).map { DisplayText.sanitized($0) }
+        retryAfter = response.header("Retry-After").map { DisplayText.sanitized($0, limit: 40) }
+    }
+
+    func failure(socketPath: String) -> ClientFailure {
+        var explanation = ""
+        if let detail, !detail.isEmpty { explanation += ": \(detail)" }
+        if let code, !code.isEmpty { explanation += " [\(code)]" }
+        let retry = retryAfter.map { " in \($0) s" } ?? " later"
+
+        switch status {
+        case 503:
+            return ClientFailure(
+                .temporaryFailure,
+                "no valid token is available right now\(explanation) "
+                    + "(retry\(retry); see webhook-token status)")
+        case 403:
+            return ClientFailure(
+                .permissionDenied,
+                "the token daemon refused this process\(explanation) "
+                    + "(ask the administrator to allow this user or group in webhook-tokend's configuration)")
+        case 404, 405:
+            return ClientFailure(
+                .unavailable,
+                "the token daemon at \(socketPath) answered HTTP \(status) \(reason)\(explanation) "
+                    + "(webhook-token \(ClientCommand.version) and the daemon may be incompatible versions)")
+        case 429:
+            return ClientFailure(
+                .unavailable,
+                "the token daemon at \(socketPath) answered HTTP 429 \(reason)\(explanation) (retry\(retry))")
+        default:
+            return ClientFailure(
+                .unavailable,
+                "the token daemon at \(socketPath) answered unexpected HTTP \(status) \(reason)\(explanation) "
+                    + "(see journalctl -u webhook-tokend)")
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import Glibc
+
+// `webhook-token | head -c1` must not kill us with SIGPIPE; a failed write is handled instead.
+_ = signal(SIGPIPE, SIG_IGN)
+
+let environmentSocketPath = getenv(ClientCommand.socketEnvironmentVariable).map { String(cString: $0) }
+let exitCode: ExitCode
+do {
+    let command = try ClientCommand.parse(
+        Array(CommandLine.arguments.dropFirst()), environmentSocketPath: environmentSocketPath)
+    let output = try ClientRunner(command: command).run()
+    exitCode = StandardOutputWriter.write(output)
+} catch {
+    StandardStream.reportError(error.message)
+    if error.suggestsHelp {
+        _ = StandardStream.writeAll(Array("Try 'webhook-token --help' for usage.\n".utf8), to: STDERR_FILENO)
+    }
+    exitCode = error.exitCode
+}
+exit(exitCode.rawValue)

@@ -1,0 +1,45 @@
+import ArgumentParser
+import WebhookTokenCore
+import WebhookTokenDaemon
+
+/// `webhook-tokend`: fetches the webhooks bearer token, keeps it in memory, renews it before it
+/// expires, and serves it on a Unix socket. All the work is in `WebhookTokenDaemon`.
+@main
+struct WebhookTokend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook-tokend",
+        abstract: "Fetch, hold, renew and serve an OAuth 2.0 client-credentials token over a Unix socket.",
+        version: DaemonVersion.string)
+
+    @Option(name: .long, help: ArgumentHelp("The configuration file.", valueName: "path"))
+    var config: String = Configuration.defaultPath
+
+    @Flag(name: .customLong("check-config"), help: "Validate the configuration, print it with secrets redacted, and exit.")
+    var checkConfig = false
+
+    @Flag(name: .long, help: "Self-contained demo: an emulated token endpoint and a socket in a temporary directory.")
+    var dev = false
+
+    @Option(name: .long, help: ArgumentHelp("Serve on this socket instead of [socket] path.", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .customLong("dev-token-lifetime"), help: ArgumentHelp("Lifetime of dev-mode tokens, in seconds.", valueName: "seconds"))
+    var devTokenLifetime: Int = 30
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String?
+
+    func validate() throws {
+        if let logLevel, !Configuration.Logging.levels.contains(logLevel) {
+            throw ValidationError("--log-level must be one of \(Configuration.Logging.levels.joined(separator: ", "))")
+        }
+        if devTokenLifetime < 1 { throw ValidationError("--dev-token-lifetime must be at least 1") }
+    }
+
+    func run() async throws {
+        let status = await Daemon.run(DaemonOptions(
+            configurationPath: config, checkConfiguration: checkConfig, developmentMode: dev, socketPath: socket,
+            developmentTokenLifetime: devTokenLifetime, logLevel: logLevel))
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,400 @@
+import Testing
+import WebhookTokenCore
+
+/// Drives a machine the way the daemon's driver does, against a scripted endpoint, and probes what
+/// it would serve every `probeInterval` of manual time.
+private struct Simulation {
+    var machine = Machine(policy: RenewalPolicy())
+    var random = SplitMix64(seed: 0x5EED)
+    var now = ManualInstant.origin
+    var fetchLatency = Duration.milliseconds(200)
+    var probeInterval = Duration.seconds(10)
+    /// The endpoint: what a fetch started at an instant returns.
+    var endpoint: (ManualInstant) -> Result<IssuedToken, FetchFailure> = { _ in .success(token()) }
+
+    private(set) var fetchStarts: [ManualInstant] = []
+    /// Probes at which no token could be served.
+    private(set) var unservedAt: [ManualInstant] = []
+    /// Probes at which a token was served that had less than the serving threshold of life left.
+    private(set) var servedTooLateAt: [ManualInstant] = []
+    private var nextProbe = ManualInstant.origin
+
+    mutating func run(until end: ManualInstant) {
+        var action = machine.start(now: now)
+        while now < end {
+            switch action {
+            case .fetch:
+                fetchStarts.append(now)
+                let started = now
+                advance(to: now.advanced(by: fetchLatency))
+                switch endpoint(started) {
+                case .success(let token):
+                    action = machine.fetchSucceeded(token, now: now, epochSeconds: epoch(at: now), unitRandom: random.unitRandom())
+                case .failure(let failure):
+                    action = machine.fetchFailed(failure, now: now, epochSeconds: epoch(at: now), unitRandom: random.unitRandom())
+                }
+            case .wait(let until):
+                #expect(until > now, "the machine must never ask to wait for the past")
+                advance(to: min(until, end))
+                action = machine.deadlineReached(now: now)
+            }
+        }
+    }
+
+    /// Moves the clock, probing the (unchanging) machine on the way.
+    private mutating func advance(to instant: ManualInstant) {
+        while nextProbe < instant {
+            if let held = machine.servableToken(at: nextProbe) {
+                let threshold = machine.policy.servingThreshold(lifetime: held.token.lifetime)
+                if nextProbe.duration(to: held.expiresAt) < threshold { servedTooLateAt.append(nextProbe) }
+            } else {
+                unservedAt.append(nextProbe)
+            }
+            nextProbe = nextProbe.advanced(by: probeInterval)
+        }
+        now = max(now, instant)
+    }
+}
+
+@Suite struct RenewalStateMachineTests {
+    // MARK: - Routine renewal
+
+    @Test func startFetchesAtOnce() {
+        var machine = Machine(policy: RenewalPolicy())
+        #expect(machine.start(now: .origin) == .fetch)
+        #expect(machine.isFetching)
+        #expect(machine.state(at: .origin) == .starting)
+        #expect(machine.servableToken(at: .origin) == nil)
+        #expect(machine.counters.fetchesStarted == 1)
+    }
+
+    @Test func successWithoutJitterWaitsUntilAQuarterOfLifetimeRemains() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        let action = machine.fetchSucceeded(token(), now: .at(1), epochSeconds: startEpoch + 1, unitRandom: 0)
+        #expect(action == .wait(until: .at(2701)))
+        #expect(machine.nextFetchAt == .at(2701))
+        #expect(!machine.nextFetchIsRetry)
+        #expect(!machine.isFetching)
+        #expect(machine.state(at: .at(1)) == .valid)
+        #expect(machine.counters.fetchesSucceeded == 1)
+        #expect(machine.lastSuccessEpochSeconds == startEpoch + 1)
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3, 42, 0xDEAD_BEEF])
+    func successWaitsUntilARenewalPointBetween70And75PercentOfLifetime(seed: UInt64) throws {
+        var random = SplitMix64(seed: seed)
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        guard case .wait(let until) = machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: random.unitRandom())
+        else {
+            Issue.record("expected a wait")
+            return
+        }
+        #expect(until >= .at(0.70 * 3600) && until <= .at(0.75 * 3600))
+    }
+
+    @Test func wakingBeforeTheDeadlineWaitsForTheSameDeadline() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+        #expect(machine.deadlineReached(now: .at(1000)) == .wait(until: .at(2700)))
+        #expect(machine.deadlineReached(now: .at(2699.999)) == .wait(until: .at(2700)))
+        #expect(!machine.isFetching)
+        #expect(machine.counters.fetchesStarted == 1)
+    }
+
+    @Test func reachingTheDeadlineRenewsWhileStillServingTheOldToken() throws {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchSucceeded(token("old"), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+        #expect(machine.deadlineReached(now: .at(2700)) == .fetch)
+        #expect(machine.state(at: .at(2700)) == .renewing)
+        #expect(machine.servableToken(at: .at(2700))?.token.accessToken == "old")
+
+        let action = machine.fetchSucceeded(token("new"), now: .at(2701), epochSeconds: startEpoch + 2701, unitRandom: 0)
+        #expect(action == .wait(until: .at(5401)))
+        let held = try #require(machine.servableToken(at: .at(2701)))
+        #expect(held.token.accessToken == "new")
+        #expect(held.expiresAt == .at(6301))
+        #expect(held.expiresAtEpochSeconds == startEpoch + 6301)
+        #expect(machine.state(at: .at(2701)) == .valid)
+    }
+
+    // MARK: - Failures
+
+    @Test func transientFailuresBackOffExponentiallyUpToAMinute() {
+        var machine = Machine(policy: RenewalPolicy())
+        var now = ManualInstant.origin
+        _ = machine.start(now: now)
+        var delays: [Duration] = []
+        for _ in 1...10 {
+            guard case .wait(let until) = machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5)
+            else {
+                Issue.record("expected a wait after a failure")
+                return
+            }
+            delays.append(now.duration(to: until))
+            #expect(machine.deadlineReached(now: until) == .fetch)
+            now = until
+        }
+        #expect(delays == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60].map { Duration.seconds($0) })
+        #expect(machine.consecutiveFailures == 10)
+        #expect(machine.counters.fetchesFailedTransient == 10)
+        #expect(machine.counters.fetchesStarted == 11)
+    }
+
+    @Test func permanentFailuresBackOffUpToFiveMinutes() {
+        var machine = Machine(policy: RenewalPolicy())
+        var now = ManualInstant.origin
+        _ = machine.start(now: now)
+        var delays: [Duration] = []
+        for _ in 1...11 {
+            guard case .wait(let until) = machine.fetchFailed(invalidClient, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5)
+            else {
+                Issue.record("expected a wait after a failure")
+                return
+            }
+            delays.append(now.duration(to: until))
+            _ = machine.deadlineReached(now: until)
+            now = until
+        }
+        #expect(delays == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300].map { Duration.seconds($0) })
+        #expect(machine.counters.fetchesFailedPermanent == 11)
+    }
+
+    @Test func transientFailureBeforeTheFirstTokenIsStillStarting() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchFailed(connectionRefused, now: .at(1), epochSeconds: startEpoch + 1, unitRandom: 0.5)
+        #expect(machine.state(at: .at(1)) == .starting)
+        #expect(machine.nextFetchIsRetry)
+        #expect(machine.lastFailure?.failure == connectionRefused)
+        #expect(machine.lastFailure?.epochSeconds == startEpoch + 1)
+    }
+
+    @Test func permanentFailureBeforeTheFirstTokenIsFailed() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchFailed(invalidClient, now: .at(1), epochSeconds: startEpoch + 1, unitRandom: 0.5)
+        #expect(machine.state(at: .at(1)) == .failed)
+    }
+
+    @Test func retryAfterFromTheEndpointIsHonoured() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        let busy = FetchFailure(kind: .rateLimited, severity: .transient, httpStatus: 429, retryAfter: .seconds(120), detail: "endpoint answered 429 Too Many Requests")
+        #expect(machine.fetchFailed(busy, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5) == .wait(until: .at(120)))
+    }
+
+    @Test func failedRenewalDegradesThenSuccessResetsTheBackoff() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+        _ = machine.deadlineReached(now: .at(2700))
+        #expect(machine.fetchFailed(connectionRefused, now: .at(2700), epochSeconds: startEpoch + 2700, unitRandom: 0.5) == .wait(until: .at(2701)))
+        #expect(machine.state(at: .at(2700)) == .degraded)
+        #expect(machine.nextFetchIsRetry)
+        _ = machine.deadlineReached(now: .at(2701))
+        #expect(machine.state(at: .at(2701)) == .degraded, "still degraded while the retry is in flight")
+        _ = machine.fetchFailed(connectionRefused, now: .at(2701), epochSeconds: startEpoch + 2701, unitRandom: 0.5)
+        #expect(machine.consecutiveFailures == 2)
+        _ = machine.deadlineReached(now: .at(2703))
+        _ = machine.fetchSucceeded(token(), now: .at(2703), epochSeconds: startEpoch + 2703, unitRandom: 0)
+        #expect(machine.consecutiveFailures == 0)
+        #expect(machine.state(at: .at(2703)) == .valid)
+        #expect(machine.lastFailure?.failure == connectionRefused, "the last failure is kept for the record")
+        // The next failure starts the backoff afresh at 1 s.
+        _ = machine.deadlineReached(now: .at(5403))
+        #expect(machine.fetchFailed(connectionRefused, now: .at(5403), epochSeconds: startEpoch + 5403, unitRandom: 0.5) == .wait(until: .at(5404)))
+    }
+
+    @Test func permanentFailureWithAServableTokenDegradesThenFails() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+        _ = machine.deadlineReached(now: .at(2700))
+        _ = machine.fetchFailed(invalidClient, now: .at(2700), epochSeconds: startEpoch + 2700, unitRandom: 0.5)
+        #expect(machine.state(at: .at(2700)) == .degraded)
+        #expect(machine.state(at: .at(3540)) == .failed)
+    }
+
+    // MARK: - Expiry
+
+    @Test func tokenStopsBeingServedAMinuteBeforeExpiryDuringAnOutage() throws {
+        var machine = Machine(policy: RenewalPolicy())
+        var now = ManualInstant.origin
+        _ = machine.start(now: now)
+        var action = machine.fetchSucceeded(token(), now: now, epochSeconds: startEpoch, unitRandom: 0)
+        // The endpoint is down from the first renewal on.
+        while now < .at(4000) {
+            guard case .wait(let until) = action else {
+                Issue.record("expected a wait")
+                return
+            }
+            now = until
+            #expect(machine.deadlineReached(now: now) == .fetch)
+            action = machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5)
+        }
+        let held = try #require(machine.held)
+        #expect(held.servableUntil == .at(3540))
+        #expect(machine.servableToken(at: .at(3539.999)) != nil)
+        #expect(machine.state(at: .at(3539.999)) == .degraded)
+        #expect(machine.servableToken(at: .at(3540)) == nil)
+        #expect(machine.state(at: .at(3540)) == .expired)
+        #expect(machine.state(at: .at(3600)) == .expired)
+        #expect(held.secondsLeft(at: .at(3540)) == 60)
+        #expect(held.secondsLeft(at: .at(4000)) == 0)
+    }
+
+    @Test func suspendPastExpiryStopsServingAndFetchesAtOnce() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        #expect(machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0) == .wait(until: .at(2700)))
+        // The host sleeps at 10 minutes and wakes two hours later: the boot-time clock jumped.
+        let resumed = ManualInstant.at(600).advanced(by: .seconds(7200))
+        #expect(machine.servableToken(at: resumed) == nil)
+        #expect(machine.state(at: resumed) == .expired)
+        #expect(machine.deadlineReached(now: resumed) == .fetch)
+        #expect(machine.state(at: resumed) == .expired, "nothing servable while the fetch runs")
+        _ = machine.fetchSucceeded(token("fresh"), now: resumed, epochSeconds: startEpoch + 7800, unitRandom: 0)
+        #expect(machine.servableToken(at: resumed)?.token.accessToken == "fresh")
+    }
+
+    @Test func shortLivedTokenIsServedUntilATenthOfItsLifetimeRemains() throws {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        let action = machine.fetchSucceeded(token(lifetime: .seconds(60)), now: .origin, epochSeconds: startEpoch, unitRandom: 0.999)
+        let held = try #require(machine.held)
+        #expect(held.servableUntil == .at(54))
+        #expect(machine.servableToken(at: .at(53.999)) != nil)
+        #expect(machine.servableToken(at: .at(54)) == nil)
+        guard case .wait(let until) = action else {
+            Issue.record("expected a wait")
+            return
+        }
+        #expect(until >= .at(42) && until <= .at(45))
+    }
+
+    // MARK: - Refresh requests
+
+    @Test func refreshIsScheduledThenJoinedThenRateLimited() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchSucceeded(token("first"), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+
+        #expect(machine.refreshRequested(now: .at(100)) == .fetchScheduled)
+        #expect(machine.refreshRequested(now: .at(100)) == .joinInFlight, "a second consumer shares the scheduled fetch")
+        #expect(machine.deadlineReached(now: .at(100)) == .fetch, "the woken driver fetches before the renewal point")
+        #expect(machine.refreshRequested(now: .at(100.1)) == .joinInFlight)
+        _ = machine.fetchSucceeded(token("second"), now: .at(100.5), epochSeconds: startEpoch + 100, unitRandom: 0)
+        #expect(machine.servableToken(at: .at(100.5))?.token.accessToken == "second")
+
+        #expect(machine.refreshRequested(now: .at(105)) == .rateLimited)
+        #expect(machine.refreshRequested(now: .at(109.999)) == .rateLimited)
+        #expect(machine.refreshRequested(now: .at(110)) == .fetchScheduled)
+        #expect(machine.counters.refreshesRequested == 6)
+        #expect(machine.counters.refreshesRateLimited == 2)
+    }
+
+    @Test func refreshCutsALongRetryWaitShortOnceTheRateLimitHasPassed() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        let busy = FetchFailure(kind: .rateLimited, severity: .transient, httpStatus: 429, retryAfter: .seconds(300), detail: "endpoint answered 429 Too Many Requests")
+        #expect(machine.fetchFailed(busy, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5) == .wait(until: .at(300)))
+        #expect(machine.refreshRequested(now: .at(5)) == .rateLimited)
+        #expect(machine.deadlineReached(now: .at(5)) == .wait(until: .at(300)), "a rate-limited refresh schedules nothing")
+        #expect(machine.refreshRequested(now: .at(20)) == .fetchScheduled)
+        #expect(machine.deadlineReached(now: .at(20)) == .fetch)
+    }
+
+    // MARK: - Reconfiguration
+
+    @Test func reloadWithoutNewCredentialsOnlyChangesThePolicy() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+        #expect(machine.reconfigure(policy: RenewalPolicy(refreshMinimumInterval: .seconds(60)), refetch: false, now: .at(100)) == nil)
+        #expect(machine.policy.refreshMinimumInterval == .seconds(60))
+        #expect(machine.nextFetchAt == .at(2700))
+        #expect(machine.refreshRequested(now: .at(59)) == .rateLimited)
+    }
+
+    @Test func reloadWithNewCredentialsFetchesAtOnceAndKeepsServing() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        _ = machine.fetchSucceeded(token("old"), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+        _ = machine.deadlineReached(now: .at(2700))
+        _ = machine.fetchFailed(invalidClient, now: .at(2700), epochSeconds: startEpoch + 2700, unitRandom: 0.5)
+        #expect(machine.reconfigure(policy: RenewalPolicy(), refetch: true, now: .at(2700.5)) == .fetch)
+        #expect(machine.consecutiveFailures == 0)
+        #expect(machine.servableToken(at: .at(2700.5))?.token.accessToken == "old")
+        #expect(machine.state(at: .at(2700.5)) == .renewing)
+    }
+
+    @Test func reloadDuringAFetchRefetchesRightAfterIt() {
+        var machine = Machine(policy: RenewalPolicy())
+        _ = machine.start(now: .origin)
+        #expect(machine.reconfigure(policy: RenewalPolicy(), refetch: true, now: .at(0.1)) == nil, "one fetch in flight at most")
+        #expect(machine.fetchSucceeded(token("stale"), now: .at(0.2), epochSeconds: startEpoch, unitRandom: 0) == .fetch)
+        #expect(machine.isFetching)
+        #expect(machine.fetchSucceeded(token("fresh"), now: .at(0.4), epochSeconds: startEpoch, unitRandom: 0) == .wait(until: .at(0.4).advanced(by: .seconds(2700))))
+        #expect(machine.counters.fetchesStarted == 2)
+    }
+
+    // MARK: - Long runs
+
+    @Test func aDayOfHourlyTokensFetchesAboutThirtyThreeTimesAndNeverServesAStaleToken() {
+        var simulation = Simulation()
+        simulation.run(until: .at(86_400))
+        let starts = simulation.fetchStarts
+        #expect((32...35).contains(starts.count), "fetches: \(starts.count)")
+        let intervals = zip(starts, starts.dropFirst()).map { $0.duration(to: $1) }
+        #expect(intervals.allSatisfy { $0 >= .milliseconds(2_520_200) && $0 <= .milliseconds(2_700_200) })
+        #expect(Set(intervals.map(\.components.seconds)).count > 5, "jitter spreads the renewals")
+        #expect(simulation.unservedAt == [.origin], "a token is always served once the first fetch is done")
+        #expect(simulation.servedTooLateAt.isEmpty)
+        #expect(simulation.machine.counters.fetchesSucceeded == starts.count)
+    }
+
+    @Test func anOutageShorterThanFourteenMinutesIsInvisibleToConsumers() {
+        var simulation = Simulation()
+        simulation.endpoint = { started in
+            // Down from 40 minutes in, before the first renewal, for 13 minutes past that renewal.
+            if started >= .at(2400) && started < .at(2700 + 13 * 60) { return .failure(connectionRefused) }
+            return .success(token())
+        }
+        simulation.run(until: .at(4 * 3600))
+        #expect(simulation.unservedAt == [.origin])
+        #expect(simulation.servedTooLateAt.isEmpty)
+        #expect(simulation.machine.counters.fetchesFailedTransient > 5)
+    }
+
+    @Test func aLongOutageStopsServingUntilTheEndpointIsBack() {
+        var simulation = Simulation()
+        simulation.endpoint = { started in
+            if started >= .at(2400) && started < .at(5400) { return .failure(connectionRefused) }
+            return .success(token())
+        }
+        simulation.run(until: .at(4 * 3600))
+        let gap = simulation.unservedAt.dropFirst()
+        // Unserved from 59 minutes (the threshold) until the first retry after the outage, at most a minute later.
+        // The only token was received 0.2 s in (the fetch latency): served until 3540.2 s.
+        #expect(gap.first == .at(3550))
+        #expect(gap.allSatisfy { $0 >= .at(3550) && $0 < .at(5470) })
+        #expect(!gap.isEmpty)
+        #expect(simulation.servedTooLateAt.isEmpty)
+        #expect(simulation.machine.state(at: simulation.now) == .valid)
+    }
+
+    @Test func oneSecondTokensAreRenewedWithoutHammering() {
+        var simulation = Simulation()
+        simulation.probeInterval = .milliseconds(50)
+        simulation.fetchLatency = .milliseconds(10)
+        simulation.endpoint = { _ in .success(token(lifetime: .seconds(1))) }
+        simulation.run(until: .at(60))
+        // Renewal 0.70–0.75 s after issue plus 10 ms latency: 75–86 fetches a minute, not thousands.
+        #expect((75...90).contains(simulation.fetchStarts.count), "fetches: \(simulation.fetchStarts.count)")
+        #expect(simulation.servedTooLateAt.isEmpty)
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import TokenEndpointEmulator
+
+/// A real `webhook-tokend` process against a real HTTPS token endpoint (the emulator, with a
+/// throwaway CA), with its socket, configuration and secret in a private temporary directory.
+final class DaemonHarness: @unchecked Sendable {
+    let directory: TemporaryDirectory
+    let emulator: TokenEndpointEmulator
+    let port: Int
+    let clientID = "test-client@example"
+    /// Every character class that form-urlencoding before base64 must get right.
+    let secret = "s3cr+t/=:%&?# é"
+    var socketPath: String { directory.file("token.sock") }
+    var configPath: String { directory.file("config.toml") }
+    var logPath: String { directory.file("daemon.log") }
+    private(set) var process: Process?
+
+    /// - Parameters:
+    ///   - expiresIn: lifetime of issued tokens, seconds (a few seconds make renewals observable).
+    ///   - renewal: extra lines for the `[renewal]` table.
+    init(expiresIn: Int = 3, renewal: String = "", extraConfig: String = "") async throws {
+        directory = try TemporaryDirectory.make(prefix: "wt")
+        let certificates = TestCertificates.shared
+        emulator = TokenEndpointEmulator(options: .init(
+            clientID: clientID, clientSecret: secret, expiresIn: expiresIn,
+            tls: (certificates.serverCertificate, certificates.serverKey)))
+        port = try await emulator.start()
+        _ = try directory.write("client-secret", secret + "\n", mode: 0o600)
+        try writeConfig(renewal: renewal, extra: extraConfig)
+    }
+
+    func writeConfig(renewal: String = "", extra: String = "", clientSecretFile: String? = nil) throws {
+        let config = """
+            [endpoint]
+            base_url = "https://127.0.0.1:\(port)"
+            customer_id = "test-customer"
+            ca_file = "\(TestCertificates.shared.caCertificate)"
+            timeout = "2s"
+
+            [credentials]
+            client_id = "\(clientID)"
+            client_secret_file = "\(clientSecretFile ?? directory.file("client-secret"))"
+
+            [socket]
+            path = "\(socketPath)"
+            mode = "0666"
+
+            [renewal]
+            retry_initial = "100ms"
+            retry_max = "500ms"
+            retry_max_permanent = "1s"
+            refresh_min_interval = "1s"
+            \(renewal)
+
+            \(extra)
+            """
+        _ = try directory.write("config.toml", config, mode: 0o600)
+    }
+
+    /// Starts the daemon; waits for its socket (not for a token).
+    @discardableResult
+    func launch(arguments: [String] = [], environment: [String: String] = [:], waitForSocket: Bool = true) async throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.daemon)
+        process.arguments = ["--config", configPath, "--log-level", "debug"] + arguments
+        var env = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"] {
+            env[key] = nil
+        }
+        env.merge(environment, uniquingKeysWith: { $1 })
+        process.environment = env
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        log.seekToEndOfFile()
+        process.standardError = log
+        process.standardOutput = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        if waitForSocket {
+            try await eventually("the daemon's socket at \(socketPath)") {
+                guard process.isRunning else { throw TestFailure("daemon exited (\(process.terminationStatus)): \(self.log())") }
+                return (try? SocketConnection(path: self.socketPath)) != nil
+            }
+        }
+        return process
+    }
+
+    /// Waits until the daemon serves a token.
+    func waitForToken(timeout: Duration = .seconds(10)) async throws {
+        try await eventually(timeout: timeout, "a token on \(socketPath)") {
+            (try? socketRequest(self.socketPath, "GET", "/v1/token").status) == 200
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    func stop() async throws -> Int32 {
+        guard let process else { return -1 }
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        try await eventually("the daemon to exit") { !process.isRunning }
+        return process.terminationStatus
+    }
+
+    /// Waits for the process to exit by itself; its status.
+    func waitForExit(timeout: Duration = .seconds(10)) async throws -> Int32 {
+        guard let process else { return -1 }
+        try await eventually(timeout: timeout, "the daemon to exit by itself") { !process.isRunning }
+        return process.terminationStatus
+    }
+
+    func log() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Runs the client binary against this daemon.
+    func client(_ arguments: [String], environment: [String: String] = [:]) throws -> Shell.Result {
+        try Shell.run(Binaries.client, ["--socket", socketPath] + arguments, environment: environment)
+    }
+
+    /// Asserts that neither the secret nor any issued token reached the daemon's output.
+    func leakedSecrets() -> [String] {
+        let text = log()
+        var leaks: [String] = []
+        if text.contains(secret) { leaks.append("client secret") }
+        for record in emulator.issuedTokens where text.contains(record.token) {
+            leaks.append("token \(record.token.prefix(6))…")
+        }
+        return leaks
+    }
+
+    func cleanup() async {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        await emulator.shutdown()
+        directory.remove()
+    }
+}

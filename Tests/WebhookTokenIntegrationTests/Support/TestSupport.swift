@@ -1,0 +1,82 @@
+import Foundation
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A temporary directory with a short path (`sun_path` holds 108 bytes), removed by `remove()`.
+struct TemporaryDirectory: Sendable {
+    let path: String
+
+    static func make(prefix: String) throws -> TemporaryDirectory {
+        var template = Array("/tmp/\(prefix).XXXXXX".utf8CString)
+        guard let pointer = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+        let path = String(cString: pointer)
+        chmod(path, 0o755)
+        return TemporaryDirectory(path: path)
+    }
+
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    func write(_ name: String, _ contents: String, mode: Int = 0o600) throws -> String {
+        let target = file(name)
+        try contents.write(toFile: target, atomically: false, encoding: .utf8)
+        chmod(target, mode_t(mode))
+        return target
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Runs a command to completion.
+enum Shell {
+    struct Result {
+        let status: Int32
+        let standardOutput: String
+        let standardError: String
+    }
+
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
+            standardError: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// Where `swift build` put the executables: next to the test bundle.
+enum Binaries {
+    static let directory: String = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (executable as NSString).deletingLastPathComponent
+    }()
+
+    static var daemon: String { "\(directory)/webhook-tokend" }
+    static var client: String { "\(directory)/webhook-token" }
+    static var emulator: String { "\(directory)/token-endpoint-emulator" }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes. For waiting on processes and
+/// sockets to come up — never for waiting on token lifetimes, which the tests make short.
+func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out after \(timeout) waiting for \(what)")
+}
