@@ -49,7 +49,8 @@ public final class TokenSocketServer: Service {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
+                    try sync.addHandler(ProtocolErrorResponder())
                     try sync.addHandler(TokenHTTPHandler(serving: serving, logger: handlerLogger))
                 }
             }

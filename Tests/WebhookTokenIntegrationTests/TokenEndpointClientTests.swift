@@ -76,7 +76,7 @@ struct TokenEndpointClientTests {
             emulator.setBehavior(.respond(status: 500, headers: [], body: "{}"))
             let failure = try #require(await fetch(client, endpoint).failureValue)
             #expect(failure.severity == .transient)
-            #expect(failure.kind == .serverError)
+            #expect(failure.kind == .serverError, "\(failure)")
             #expect(failure.httpStatus == 500)
         }
     }
@@ -85,7 +85,7 @@ struct TokenEndpointClientTests {
         try await withEndpoint { emulator, client, endpoint in
             emulator.setBehavior(.respond(status: 429, headers: [.init("Retry-After", "17")], body: ""))
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .rateLimited)
+            #expect(failure.kind == .rateLimited, "\(failure)")
             #expect(failure.severity == .transient)
             #expect(failure.retryAfter == .seconds(17))
         }
@@ -96,7 +96,7 @@ struct TokenEndpointClientTests {
             emulator.setBehavior(.hang)
             let started = ContinuousClock.now
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .timeout)
+            #expect(failure.kind == .timeout, "\(failure)")
             #expect(failure.severity == .transient)
             #expect(started.duration(to: .now) < .seconds(3))
         }
@@ -106,7 +106,7 @@ struct TokenEndpointClientTests {
         try await withEndpoint(timeout: .milliseconds(500)) { emulator, client, endpoint in
             emulator.setBehavior(.drip(interval: .milliseconds(100)))
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .timeout)
+            #expect(failure.kind == .timeout, "\(failure)")
         }
     }
 
@@ -119,7 +119,7 @@ struct TokenEndpointClientTests {
         let endpoint = Configuration.Endpoint(tokenURL: try TokenURL(parsing: "https://127.0.0.1:\(port)/t"))
         let failure = try #require(await fetch(client, endpoint).failureValue)
         await client.shutdown()
-        #expect(failure.kind == .connectionRefused)
+        #expect(failure.kind == .connectionRefused, "\(failure)")
         #expect(failure.severity == .transient)
     }
 
@@ -128,7 +128,7 @@ struct TokenEndpointClientTests {
             emulator.setBehavior(.resetMidResponse)
             let failure = try #require(await fetch(client, endpoint).failureValue)
             #expect(failure.severity == .transient)
-            #expect([.connectionReset, .network].contains(failure.kind))
+            #expect([.connectionReset, .network].contains(failure.kind), "\(failure)")
         }
     }
 
@@ -136,7 +136,7 @@ struct TokenEndpointClientTests {
         try await withEndpoint { emulator, client, endpoint in
             emulator.setBehavior(.respond(status: 200, headers: [], body: "<html>hello</html>"))
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .invalidResponse)
+            #expect(failure.kind == .invalidResponse, "\(failure)")
             #expect(failure.severity == .transient)
         }
     }
@@ -145,7 +145,7 @@ struct TokenEndpointClientTests {
         try await withEndpoint { emulator, client, endpoint in
             emulator.setBehavior(.oversized)
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .responseTooLarge)
+            #expect(failure.kind == .responseTooLarge, "\(failure)")
         }
     }
 
@@ -154,7 +154,7 @@ struct TokenEndpointClientTests {
         try await withEndpoint { emulator, client, endpoint in
             emulator.setBehavior(.issueWithExpiresIn(raw))
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .invalidResponse)
+            #expect(failure.kind == .invalidResponse, "\(failure)")
             #expect(failure.detail.contains("expires_in"))
         }
     }
@@ -163,7 +163,7 @@ struct TokenEndpointClientTests {
         try await withEndpoint { emulator, client, endpoint in
             emulator.setBehavior(.respond(status: 200, headers: [], body: #"{"access_token":"abc","token_type":"mac","expires_in":60}"#))
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .invalidResponse)
+            #expect(failure.kind == .invalidResponse, "\(failure)")
             #expect(failure.detail.contains("mac"))
         }
     }
@@ -172,7 +172,7 @@ struct TokenEndpointClientTests {
         try await withEndpoint { emulator, client, endpoint in
             emulator.setBehavior(.respond(status: 302, headers: [.init("Location", "https://elsewhere.example/token")], body: ""))
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .redirect)
+            #expect(failure.kind == .redirect, "\(failure)")
             #expect(failure.severity == .permanent)
             #expect(emulator.requestCount == 1)
         }
@@ -181,7 +181,7 @@ struct TokenEndpointClientTests {
     @Test func untrustedCertificateFailsTheHandshake() async throws {
         try await withEndpoint(caFile: TestCertificates.shared.unrelatedCACertificate) { emulator, client, endpoint in
             let failure = try #require(await fetch(client, endpoint).failureValue)
-            #expect(failure.kind == .tls)
+            #expect(failure.kind == .tls, "\(failure)")
             #expect(emulator.requestCount == 0)
         }
     }

@@ -80,3 +80,41 @@ func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: (
     }
     throw TestFailure("timed out after \(timeout) waiting for \(what)")
 }
+
+/// Runs `body` on `count` real threads at once and collects the results. Blocking socket clients
+/// must not run on Swift's cooperative pool (two threads here): they would run two at a time.
+func onThreads<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) async -> [T] {
+    await withCheckedContinuation { continuation in
+        let results = ResultsBox<T>(count: count)
+        let group = DispatchGroup()
+        for index in 0..<count {
+            group.enter()
+            let thread = Thread {
+                results.set(index, body(index))
+                group.leave()
+            }
+            thread.stackSize = 256 * 1024
+            thread.start()
+        }
+        group.notify(queue: .global()) { continuation.resume(returning: results.values) }
+    }
+}
+
+private final class ResultsBox<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [T?]
+
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: T) {
+        lock.lock()
+        storage[index] = value
+        lock.unlock()
+    }
+
+    var values: [T] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage.compactMap { $0 }
+    }
+}

@@ -1,0 +1,48 @@
+import NIOCore
+import NIOHTTP1
+
+/// Answers a malformed request with `400` and closes the connection.
+///
+/// NIO's own `HTTPServerProtocolErrorHandler` does the same, but also writes when the parse error
+/// surfaces *after* the connection was closed — as when a graceful shutdown closes a connection
+/// holding half a request — which `HTTPServerPipelineHandler` treats as a fatal error. This one
+/// writes only to a live connection with no response under way.
+final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = Never
+    typealias InboundOut = Never
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var responseInProgress = false
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if context.channel.isActive && !responseInProgress {
+            let body = #"{"error":"bad_request","detail":"the request is not valid HTTP/1.1"}"# + "\n"
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            headers.add(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head: responseInProgress = true
+        case .end: responseInProgress = false
+        case .body: break
+        }
+        context.write(data, promise: promise)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// `webhook-tokend --check-config` and the start-up refusals of bad configuration files.
+@Suite("Configuration checks of the daemon binary")
+struct CheckConfigTests {
+    @Test func printsTheEffectiveConfigurationWithTheSecretRedacted() throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let path = try directory.write("config.toml", """
+            [endpoint]
+            base_url = "https://v1.api.us.janrain.com"
+            customer_id = "01000000-0000-3000-9000-000000000000"
+            [credentials]
+            client_id = "abc"
+            client_secret = "very-secret-value"
+            """, mode: 0o600)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 0)
+        #expect(result.standardOutput.contains(#"token_url = "https://v1.api.us.janrain.com/01000000-0000-3000-9000-000000000000/login/token""#))
+        #expect(result.standardOutput.contains(#"client_secret = "<redacted>""#))
+        #expect(result.standardOutput.contains("configuration OK"))
+        #expect(!result.standardOutput.contains("very-secret-value"))
+        #expect(!result.standardError.contains("very-secret-value"))
+    }
+
+    @Test func refusesAnInlineSecretInAFileOthersCanRead() throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let path = try directory.write("config.toml", """
+            [endpoint]
+            token_url = "https://idp.example.com/oauth2/token"
+            [credentials]
+            client_id = "abc"
+            client_secret = "very-secret-value"
+            """, mode: 0o644)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 78)
+        #expect(result.standardError.contains("an inline client_secret is refused because \(path) is accessible by group or others (mode 0644)"))
+        #expect(!result.standardError.contains("very-secret-value"))
+    }
+
+    @Test func refusesAGroupWritableSecretFile() throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let secret = try directory.write("secret", "s\n", mode: 0o620)
+        let path = try directory.write("config.toml", """
+            [endpoint]
+            token_url = "https://idp.example.com/oauth2/token"
+            [credentials]
+            client_id = "abc"
+            client_secret_file = "\(secret)"
+            """, mode: 0o644)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 78)
+        #expect(result.standardError.contains("writable by group or others (mode 0620)"))
+    }
+
+    @Test func usesTheSystemdCredentialWhenNoSecretIsConfigured() throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        _ = try directory.write("client-secret", "from-credential\n", mode: 0o400)
+        let path = try directory.write("config.toml", """
+            [endpoint]
+            token_url = "https://idp.example.com/oauth2/token"
+            [credentials]
+            client_id = "abc"
+            """, mode: 0o644)
+        let withCredential = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: ["CREDENTIALS_DIRECTORY": directory.path])
+        #expect(withCredential.status == 0)
+        #expect(withCredential.standardOutput.contains("client secret from systemd credential client-secret"))
+        let without = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(without.status == 78)
+        #expect(without.standardError.contains("no client secret"))
+    }
+
+    @Test func reportsEveryProblemWithFileKeyAndLine() throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let path = try directory.write("config.toml", """
+            [endpoint]
+            token_url = "http://idp.example.com/token"
+            scpoe = "x"
+            [credentials]
+            client_id = "abc"
+            client_secret_file = "/nonexistent"
+            [socket]
+            mode = 660
+            [renewal]
+            retry_max = "5 minutes"
+            """, mode: 0o600)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 78)
+        let text = result.standardError
+        #expect(text.contains("\(path):2: endpoint.token_url"))
+        #expect(text.contains("\(path):3: endpoint.scpoe: unknown key; did you mean \"scope\"?"))
+        #expect(text.contains("\(path):8: socket.mode: found a integer") || text.contains("\(path):8: socket.mode: found an integer"))
+        #expect(text.contains("\(path):10: renewal.retry_max: found \"5 minutes\""))
+    }
+
+    @Test func missingFileIsAClearError() throws {
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", "/nonexistent/config.toml"], environment: [:])
+        #expect(result.status == 78)
+        #expect(result.standardError.contains("cannot open the configuration file /nonexistent/config.toml: No such file or directory"))
+    }
+}
