@@ -74,6 +74,7 @@ public final class TokenEndpointEmulator: Sendable {
         var behavior: Behavior = .issue
         var issued: [IssuedRecord] = []
         var requests = 0
+        var requestTimes: [ContinuousClock.Instant] = []
         var inFlight = 0
         var maxInFlight = 0
         var lastScope: String?
@@ -81,6 +82,9 @@ public final class TokenEndpointEmulator: Sendable {
 
     let state: Mutex<State>
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
+    /// Open connections, closed on `shutdown()` so that "endpoint down" means down, also for a
+    /// client holding a kept-alive connection.
+    let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let group: any EventLoopGroup
 
     public init(options: Options, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -109,8 +113,12 @@ public final class TokenEndpointEmulator: Sendable {
     public var issuedTokens: [IssuedRecord] { state.withLock { $0.issued } }
     /// Token requests received (complete requests, whatever the answer).
     public var requestCount: Int { state.withLock { $0.requests } }
+    /// When each request arrived, on the continuous clock.
+    public var requestTimes: [ContinuousClock.Instant] { state.withLock { $0.requestTimes } }
     /// The most requests ever in flight at once: the daemon must never exceed 1.
     public var maximumConcurrentRequests: Int { state.withLock { $0.maxInFlight } }
+    /// Requests in flight now (a hung request stays in flight until its connection closes).
+    public var concurrentRequests: Int { state.withLock { $0.inFlight } }
     public var lastRequestedScope: String? { state.withLock { $0.lastScope } }
 
     // MARK: - Lifecycle
@@ -129,7 +137,10 @@ public final class TokenEndpointEmulator: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let id = ObjectIdentifier(channel)
+                self.connections.withLock { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: id) } }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let sslContext {
                         try sync.addHandler(NIOSSLServerHandler(context: sslContext))
@@ -149,6 +160,8 @@ public final class TokenEndpointEmulator: Sendable {
             return current
         }
         try? await channel?.close()
+        let open = connections.withLock { Array($0.values) }
+        for connection in open { try? await connection.close() }
     }
 
     // MARK: - Protocol
@@ -165,6 +178,7 @@ public final class TokenEndpointEmulator: Sendable {
     func decide(method: String, authorization: String?, contentType: String?, body: String) -> Decision {
         state.withLock { state in
             state.requests += 1
+            state.requestTimes.append(.now)
             let options = state.options
             guard method == "POST" else {
                 return .answer(status: 405, headers: [], body: #"{"error":"invalid_request","error_description":"POST required"}"#)

@@ -69,24 +69,40 @@ public enum Daemon {
             return DaemonExitCode.configuration
         }
         let fetcher = ReloadableEndpointClient(endpointClient)
+        let metrics = DaemonMetrics()
         let broker = TokenBroker(
             endpoint: configuration.endpoint, request: loaded.tokenRequest, policy: configuration.renewal,
             logger: logger, exitOnInitialPermanentFailure: !options.developmentMode,
             onEvent: { event in
                 switch event {
                 case .tokenObtained(let status, let first):
+                    metrics.fetchSucceeded(renewal: !first)
                     if first {
                         notifier.ready(status: status.summary())
                     } else {
                         notifier.status(status.summary())
                     }
-                case .fetchFailed(_, let status), .tokenExpired(let status), .stateChanged(let status):
+                case .fetchFailed(let failure, let status):
+                    metrics.fetchFailed(failure)
+                    notifier.status(status.summary())
+                case .tokenExpired(let status), .stateChanged(let status):
                     notifier.status(status.summary())
                 }
             })
         notifier.status("waiting for first token: request in flight")
 
-        // 4. The socket: adopted from systemd, or bound here.
+        // 4. The socket: adopted from systemd, or bound here; guarded by the access rule and limits.
+        let accessRule: PeerAccessRule
+        do {
+            accessRule = try AccessRuleResolver.resolve(configuration.access)
+        } catch {
+            logger.critical("Failed to load configuration: \(error)")
+            await fetcher.shutdown()
+            return DaemonExitCode.configuration
+        }
+        let limits = TokenSocketServer.Limits(
+            maximumConnections: configuration.socket.maximumConnections, headerTimeout: configuration.socket.headerTimeout,
+            idleTimeout: configuration.socket.idleTimeout)
         let listener: TokenSocketServer.Listener
         do {
             if let fd = try SocketActivation.listeningSocket() {
@@ -97,11 +113,17 @@ public enum Daemon {
             }
         } catch {
             logger.critical("Failed to adopt the socket passed by systemd: \(error)")
+            // The HTTP client must be shut down before it is released (AsyncHTTPClient traps in
+            // debug builds otherwise, which turned this clean exit 1 into a SIGILL crash).
+            await fetcher.shutdown()
             return DaemonExitCode.failure
         }
         let server: TokenSocketServer
         do {
-            server = try await TokenSocketServer.start(listener: listener, serving: broker, logger: logger)
+            let connections = ConnectionCounter()
+            server = try await TokenSocketServer.start(
+                listener: listener, serving: SocketAPI(broker: broker, metrics: metrics, connections: connections),
+                limits: limits, access: accessRule, connections: connections, observer: metrics, logger: logger)
         } catch {
             logger.critical("Failed to listen on \(configuration.socket.path): \(error)")
             await fetcher.shutdown()
@@ -149,7 +171,7 @@ public enum Daemon {
         } catch let error as TokenBroker.InitialFetchRejected {
             logger.critical("\(error)", metadata: ["message_id": "\(MessageID.renewalFailed)", "error_code": "\(error.failure.kind.rawValue)"])
             notifier.status(error.description)
-            exitCode = DaemonExitCode.failure
+            exitCode = DaemonExitCode.configuration
         } catch {
             logger.critical("Stopped after an error: \(error)")
             exitCode = DaemonExitCode.failure

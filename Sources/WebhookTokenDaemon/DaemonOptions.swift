@@ -28,8 +28,10 @@ public struct DaemonOptions: Sendable {
 /// Exit statuses, from sysexits(3) where one fits.
 public enum DaemonExitCode {
     public static let success: Int32 = 0
-    /// A runtime failure: the first token was refused, the socket could not be bound.
+    /// A runtime failure: the socket could not be bound or adopted. A restart may help.
     public static let failure: Int32 = 1
-    /// EX_CONFIG: the configuration (or the secret it names) is unusable.
+    /// EX_CONFIG: the configuration (or the secret it names) is unusable — including when the
+    /// token endpoint refuses the very first request permanently (`invalid_client`, …): only a
+    /// changed configuration can help, so systemd should not restart (`RestartPreventExitStatus=78`).
     public static let configuration: Int32 = 78
 }

@@ -17,5 +17,17 @@ enum ProcessHardening {
         if setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore) != 0 {
             logger.warning("Failed to disable core dumps", metadata: ["errno": "\(errno)"])
         }
+        raiseFileDescriptorLimit(logger: logger)
+    }
+
+    /// Raises the soft descriptor limit to the hard one (commonly 1024 → 524288): every consumer
+    /// connection is a descriptor, and `max_connections` (1024 by default) must be reachable.
+    static func raiseFileDescriptorLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.warning("Failed to raise the file descriptor limit", metadata: ["errno": "\(errno)"])
+        }
     }
 }

@@ -14,7 +14,7 @@ import Glibc
 /// time (`ContinuousClock`, which counts through suspend), jitter, and the outcomes of real token
 /// requests, and carries out its actions. Readers never wait for renewal: the token being served
 /// is an immutable ``PresentedToken`` swapped in under a short lock when a new one arrives.
-public final class TokenBroker: TokenServing {
+public final class TokenBroker: Sendable {
     /// Everything that changes, behind one lock that is never held across an `await`.
     struct State {
         var machine: RenewalStateMachine<ContinuousClock.Instant>
@@ -95,9 +95,9 @@ public final class TokenBroker: TokenServing {
         return .unavailable(detail: "no valid token: \(status.summary())", retryAfterSeconds: retryAfter)
     }
 
-    public func refreshToken() async -> TokenAnswer {
+    public func refreshToken(peerUID: UInt32?) async -> TokenAnswer {
         let now = clock.now
-        let decision = state.withLock { $0.machine.refreshRequested(now: now) }
+        let decision = state.withLock { $0.machine.refreshRequested(now: now, requester: peerUID) }
         switch decision {
         case .rateLimited:
             logger.debug("Refresh request answered with the current token (rate-limited)")
@@ -110,6 +110,28 @@ public final class TokenBroker: TokenServing {
                 }
                 wake.signal()
             }
+        }
+    }
+
+    /// Whether the first token request is running and has not failed yet.
+    public var isAwaitingFirstToken: Bool {
+        state.withLock { Self.awaitingFirstToken($0.machine) }
+    }
+
+    private static func awaitingFirstToken(_ machine: RenewalStateMachine<ContinuousClock.Instant>) -> Bool {
+        machine.lastSuccessEpochSeconds == nil && machine.consecutiveFailures == 0
+    }
+
+    /// Waits for the first token request's outcome (joining the waiters of that fetch), or answers
+    /// at once if it is already over.
+    public func firstToken() async -> TokenAnswer {
+        await withCheckedContinuation { (continuation: CheckedContinuation<TokenAnswer, Never>) in
+            let joined = state.withLock { state -> Bool in
+                guard Self.awaitingFirstToken(state.machine) else { return false }
+                state.refreshWaiters.append(continuation)
+                return true
+            }
+            if !joined { continuation.resume(returning: currentToken()) }
         }
     }
 

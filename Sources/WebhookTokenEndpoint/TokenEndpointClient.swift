@@ -16,8 +16,15 @@ import Glibc
 /// (a redirect would re-send the client secret somewhere the operator did not name), response
 /// bodies are read up to ``TokenResponse/maximumBodySize`` only, and each request as a whole —
 /// connect, send, headers, body — is bounded by the configured timeout.
+///
+/// Each fetch uses its own `HTTPClient`, shut down before the fetch returns. A fetch happens every
+/// ~45 minutes, so a pooled connection would be closed by the server long before the next one
+/// anyway; and shutting the client down is what guarantees that a request abandoned at its
+/// timeout has its connection closed before the retry starts — AsyncHTTPClient closes a cancelled
+/// request's connection only eventually — so at most one token request is ever in flight.
 public final class TokenEndpointClient: TokenFetching {
-    private let httpClient: HTTPClient
+    private let configuration: HTTPClient.Configuration
+    private let eventLoopGroup: any EventLoopGroup
     private let timeout: Duration
 
     /// - Parameters:
@@ -26,6 +33,9 @@ public final class TokenEndpointClient: TokenFetching {
     public init(caFile: String?, timeout: Duration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
+        // Closing a connection waits this long for the peer's TLS close_notify. The default 5 s
+        // would hold the renewal loop when an endpoint hangs; the token exchange is over by then.
+        tls.shutdownTimeout = .milliseconds(200)
         if let caFile {
             // Load eagerly so that an unreadable or malformed file is a start-up error, not a fetch error.
             let certificates = try NIOSSLCertificate.fromPEMFile(caFile)
@@ -41,23 +51,29 @@ public final class TokenEndpointClient: TokenFetching {
         // Fail a request at the first failed connection attempt: the renewal policy owns retries
         // and their backoff, and needs the real cause (refused, TLS, DNS) rather than a timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
-        // A token request every ~45 minutes: keep no idle connection (and no timer) in between.
-        configuration.connectionPool.idleTimeout = .seconds(5)
         configuration.httpVersion = .http1Only
-        self.httpClient = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration, backgroundActivityLogger: Logger(label: "webhook-tokend.http-client", factory: { _ in SwiftLogNoOpLogHandler() }))
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
         self.timeout = timeout
     }
 
-    public func shutdown() async {
-        try? await httpClient.shutdown()
-    }
+    /// Nothing outlives a fetch; kept for symmetry with other clients' lifecycles.
+    public func shutdown() async {}
 
     public func fetch(_ request: TokenRequest, scope: String) async -> Result<IssuedToken, FetchFailure> {
+        let httpClient = HTTPClient(
+            eventLoopGroup: eventLoopGroup, configuration: configuration, backgroundActivityLogger: Self.silentLogger)
+        let result = await fetch(request, scope: scope, using: httpClient)
+        try? await httpClient.shutdown()
+        return result
+    }
+
+    private func fetch(_ request: TokenRequest, scope: String, using httpClient: HTTPClient) async -> Result<IssuedToken, FetchFailure> {
         let timeout = self.timeout
         // The whole exchange races a timer: AsyncHTTPClient's deadline covers the head, and a
         // server dripping the body one byte a second must not hold the renewal loop either.
         return await withTaskGroup(of: Result<IssuedToken, FetchFailure>?.self) { group in
-            group.addTask { await self.exchange(request, scope: scope) }
+            group.addTask { await self.exchange(request, scope: scope, using: httpClient) }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 if Task.isCancelled { return nil }
@@ -77,7 +93,7 @@ public final class TokenEndpointClient: TokenFetching {
         }
     }
 
-    private func exchange(_ request: TokenRequest, scope: String) async -> Result<IssuedToken, FetchFailure> {
+    private func exchange(_ request: TokenRequest, scope: String, using httpClient: HTTPClient) async -> Result<IssuedToken, FetchFailure> {
         var httpRequest = HTTPClientRequest(url: request.url.description)
         httpRequest.method = .POST
         for header in request.headers {

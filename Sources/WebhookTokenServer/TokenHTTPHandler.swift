@@ -19,19 +19,51 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let serving: any TokenServing
     private let logger: Logger
+    private let access: PeerAccessRule
+    private let deniedPeers: DeniedPeerLog
+    private let observer: any ServerObserver
+    /// When the current request's head arrived, for the latency metric.
+    private var requestStarted: ContinuousClock.Instant = .now
+    private var route: ServerRoute = .other
 
     private var request: HTTPRequestHead?
     /// The request announced or sent a body where none is accepted.
     private var bodyRejected = false
+    /// The peer, as the kernel vouches for it; `nil` until read (or on a non-Unix socket in tests).
+    private var peer: PeerCredentials?
+    private var peerAllowed = true
 
-    init(serving: any TokenServing, logger: Logger) {
+    init(serving: any TokenServing, access: PeerAccessRule, deniedPeers: DeniedPeerLog, observer: any ServerObserver, logger: Logger) {
         self.serving = serving
+        self.access = access
+        self.deniedPeers = deniedPeers
+        self.observer = observer
         self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // On the event loop getsockopt runs synchronously: the future is complete before any request.
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let access = self.access
+        PeerCredentialsReader.read(from: context.channel).whenComplete { result in
+            let handler = loopBound.value
+            switch result {
+            case .success(let peer):
+                handler.peer = peer
+                handler.peerAllowed = access.permits(peer)
+            case .failure:
+                // Not a Unix socket peer: only acceptable when no rule restricts access.
+                handler.peerAllowed = access.allowsEveryone
+            }
+        }
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            requestStarted = .now
+            route = Self.route(of: Self.split(head.uri).path)
             request = head
             bodyRejected = Self.announcesBody(head)
         case .body:
@@ -58,12 +90,35 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func route(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let (path, query) = Self.split(head.uri)
+        guard peerAllowed else {
+            deniedPeers.record(peer: peer, path: String(path), logger: logger)
+            observer.peerDenied()
+            respondError(context: context, head: head, status: .forbidden, code: "peer_not_allowed",
+                         detail: "\(peer.map { "uid \($0.uid)" } ?? "this peer") is not allowed to use this socket; see [access] in the daemon's configuration",
+                         close: true)
+            return
+        }
         switch path {
         case "/v1/token":
             guard head.method == .GET || head.method == .HEAD else {
                 return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
             }
-            respond(context: context, head: head, answer: serving.currentToken(), raw: Self.wantsRaw(head, query))
+            let answer = serving.currentToken()
+            if case .unavailable = answer, serving.isAwaitingFirstToken {
+                // The daemon has just started (perhaps by this very connection, through socket
+                // activation): wait for the first token rather than send the consumer away.
+                let raw = Self.wantsRaw(head, query)
+                let serving = self.serving
+                let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
+                promise.completeWithTask { await serving.firstToken() }
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { answer in
+                    let (handler, context) = loopBound.value
+                    handler.respond(context: context, head: head, answer: answer, raw: raw)
+                }
+                return
+            }
+            respond(context: context, head: head, answer: answer, raw: Self.wantsRaw(head, query))
         case "/v1/token/refresh":
             guard head.method == .POST else {
                 return methodNotAllowed(context: context, head: head, allowed: "POST")
@@ -71,12 +126,19 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let raw = Self.wantsRaw(head, query)
             let serving = self.serving
             let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
-            promise.completeWithTask { await serving.refreshToken() }
+            let peerUID = peer?.uid
+            promise.completeWithTask { await serving.refreshToken(peerUID: peerUID) }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             promise.futureResult.whenSuccess { answer in
                 let (handler, context) = loopBound.value
                 handler.respond(context: context, head: head, answer: answer, raw: raw)
             }
+        case "/metrics":
+            guard head.method == .GET || head.method == .HEAD else {
+                return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
+            }
+            respond(context: context, head: head, status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                    body: ByteBuffer(string: serving.metricsText()))
         case "/v1/status":
             guard head.method == .GET || head.method == .HEAD else {
                 return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
@@ -91,6 +153,16 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         default:
             respondError(context: context, head: head, status: .notFound, code: "not_found",
                          detail: "no such endpoint \(path); try GET /v1/token, GET /v1/status or POST /v1/token/refresh")
+        }
+    }
+
+    private static func route(of path: Substring) -> ServerRoute {
+        switch path {
+        case "/v1/token": return .token
+        case "/v1/token/refresh": return .refresh
+        case "/v1/status": return .status
+        case "/metrics": return .metrics
+        default: return .other
         }
     }
 
@@ -151,6 +223,13 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         body: ByteBuffer, extraHeaders: [(String, String)] = [], close: Bool = false
     ) {
         let keepAlive = head.isKeepAlive && !close
+        observer.requestCompleted(route: route, status: Int(status.code), duration: requestStarted.duration(to: .now))
+        if logger.logLevel <= .debug {
+            logger.debug("Request", metadata: [
+                "peer.uid": "\(peer.map { String($0.uid) } ?? "-")", "peer.pid": "\(peer.map { String($0.pid) } ?? "-")",
+                "http.method": "\(head.method)", "http.path": "\(Self.split(head.uri).path)", "http.status": "\(status.code)",
+            ])
+        }
         var headers = HTTPHeaders()
         headers.reserveCapacity(5 + extraHeaders.count)
         headers.add(name: "Content-Type", value: contentType)

@@ -6,15 +6,25 @@ public protocol TokenServing: Sendable {
     /// `GET /v1/token`: must not block, must not wait for I/O.
     func currentToken() -> TokenAnswer
 
-    /// Fetches a new token now (rate-limited and single-flight), for a consumer whose API call was
-    /// rejected, and answers with the result.
-    func refreshToken() async -> TokenAnswer
+    /// Whether the very first token request is in flight: a consumer asking now will have a token
+    /// in moments (this is the socket-activation case, where the first consumer starts the daemon).
+    var isAwaitingFirstToken: Bool { get }
+
+    /// Waits for the outcome of the first token request, then answers like ``currentToken()``.
+    func firstToken() async -> TokenAnswer
+
+    /// Fetches a new token now (rate-limited globally and per peer user, single-flight), for a
+    /// consumer whose API call was rejected, and answers with the result.
+    func refreshToken(peerUID: UInt32?) async -> TokenAnswer
 
     /// The broker's status as JSON (`/v1/status`).
     func statusJSON() -> String
 
     /// The broker's status for people (`/v1/status?format=text`).
     func statusText() -> String
+
+    /// Prometheus text exposition (`/metrics`).
+    func metricsText() -> String
 }
 
 /// The answer to "give me the token".

@@ -4,6 +4,7 @@ import NIOExtras
 import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
+public import WebhookTokenCore
 
 /// Serves the token over HTTP/1.1 on a Unix stream socket, as a ServiceLifecycle service.
 ///
@@ -32,9 +33,35 @@ public final class TokenSocketServer: Service {
         self.logger = logger
     }
 
+    /// Limits on what one peer, or all of them together, can make the server hold.
+    public struct Limits: Sendable {
+        /// Connections beyond this are answered `503` and closed; the others are unaffected.
+        public var maximumConnections: Int
+        public var headerTimeout: Duration
+        public var idleTimeout: Duration
+        public var maximumHeadBytes: Int
+
+        public init(maximumConnections: Int = 1024, headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60), maximumHeadBytes: Int = 8192) {
+            self.maximumConnections = maximumConnections
+            self.headerTimeout = headerTimeout
+            self.idleTimeout = idleTimeout
+            self.maximumHeadBytes = maximumHeadBytes
+        }
+
+        var guardLimits: RequestHeadGuard.Limits {
+            .init(maximumHeadBytes: maximumHeadBytes, headerTimeout: Self.timeAmount(headerTimeout), idleTimeout: Self.timeAmount(idleTimeout))
+        }
+
+        static func timeAmount(_ duration: Duration) -> TimeAmount {
+            .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        }
+    }
+
     /// Binds (or adopts) the listening socket and starts accepting.
     public static func start(
-        listener: Listener, serving: any TokenServing, logger: Logger,
+        listener: Listener, serving: any TokenServing, limits: Limits = Limits(), access: PeerAccessRule = .everyone,
+        deniedPeers: DeniedPeerLog = DeniedPeerLog(), connections: ConnectionCounter = ConnectionCounter(),
+        observer: any ServerObserver = NoServerObserver(), logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TokenSocketServer {
         let quiesce = ServerQuiescingHelper(group: group)
@@ -47,11 +74,19 @@ public final class TokenSocketServer: Service {
                 }
             }
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard connections.open() <= limits.maximumConnections else {
+                    channel.closeFuture.whenComplete { _ in connections.closed() }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(OverLimitRejector())
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in connections.closed() }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(RequestHeadGuard(limits: limits.guardLimits))
                     try sync.configureHTTPServerPipeline(withErrorHandling: false)
                     try sync.addHandler(ProtocolErrorResponder())
-                    try sync.addHandler(TokenHTTPHandler(serving: serving, logger: handlerLogger))
+                    try sync.addHandler(TokenHTTPHandler(serving: serving, access: access, deniedPeers: deniedPeers, observer: observer, logger: handlerLogger))
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 16)

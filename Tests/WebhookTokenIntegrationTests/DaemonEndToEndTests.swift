@@ -210,7 +210,7 @@ struct DaemonEndToEndTests {
         _ = try harness.directory.write("wrong-secret", "not-the-secret\n", mode: 0o600)
         try harness.writeConfig(clientSecretFile: harness.directory.file("wrong-secret"))
         try await harness.launch(waitForSocket: false)
-        #expect(try await harness.waitForExit() == 1)
+        #expect(try await harness.waitForExit() == 78)
         let log = harness.log()
         #expect(log.contains("invalid_client"))
         #expect(log.contains("Client authentication failed"))

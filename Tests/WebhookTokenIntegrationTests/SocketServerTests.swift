@@ -69,3 +69,39 @@ struct SocketServerTests {
         #expect(status == 0, "\(harness.log())")
     }
 }
+
+/// `GET /metrics`: Prometheus text with the documented metrics, moving with the traffic.
+@Suite("Metrics endpoint", .serialized)
+struct MetricsEndpointTests {
+    static func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test func servesPrometheusMetricsThatFollowTheTraffic() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600)
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await harness.waitForToken()
+        for _ in 0..<7 { _ = try socketRequest(harness.socketPath, "GET", "/v1/token") }
+        _ = try socketRequest(harness.socketPath, "GET", "/nope")
+        let response = try socketRequest(harness.socketPath, "GET", "/metrics")
+        #expect(response.status == 200)
+        #expect(response.header("Content-Type")?.hasPrefix("text/plain") == true)
+        let text = response.body
+        #expect((Self.value(text, #"webhook_tokend_requests_total{endpoint="token",status="200"}"#) ?? 0) >= 7)
+        #expect(Self.value(text, #"webhook_tokend_requests_total{endpoint="other",status="404"}"#) == 1)
+        #expect(Self.value(text, #"webhook_tokend_token_fetches_total{result="success",code="ok"}"#) == 1)
+        #expect(Self.value(text, #"webhook_tokend_state{state="valid"}"#) == 1)
+        #expect(Self.value(text, #"webhook_tokend_state{state="expired"}"#) == 0)
+        let expiresIn = try #require(Self.value(text, "webhook_tokend_token_expires_in_seconds"))
+        #expect(expiresIn > 590 && expiresIn <= 600)
+        #expect((Self.value(text, "webhook_tokend_token_expiry_timestamp_seconds") ?? 0) > Date().timeIntervalSince1970)
+        #expect((Self.value(text, "webhook_tokend_open_connections") ?? 0) >= 1)
+        #expect(text.contains(#"webhook_tokend_request_duration_seconds_bucket{endpoint="token""#))
+        #expect(!text.contains(harness.emulator.issuedTokens.last?.token ?? "?"))
+        #expect(try await harness.stop() == 0)
+    }
+}

@@ -19,8 +19,14 @@ extension Configuration {
         }
         out += "\n[socket]\n"
         out += "path = \(quoted(socket.path))\n"
-        out += "mode = \"0\(String(socket.mode, radix: 8))\"\n"
+        // Four octal digits, as the parser requires three or four: `"0\(octal)"` rendered mode 0o7 as
+        // "07", which the parser refuses (found by ConfigurationParserFuzzTests).
+        let octal = String(socket.mode, radix: 8)
+        out += "mode = \"\(String(repeating: "0", count: max(0, 4 - octal.count)))\(octal)\"\n"
         if let group = socket.group { out += "group = \(quoted(group))\n" }
+        out += "max_connections = \(socket.maximumConnections)\n"
+        out += "header_timeout = \(quoted(DurationSyntax.format(socket.headerTimeout)))\n"
+        out += "idle_timeout = \(quoted(DurationSyntax.format(socket.idleTimeout)))\n"
         out += "\n[renewal]\n"
         out += "renew_at_remaining = \(renewal.renewAtRemainingFraction)\n"
         out += "jitter = \(renewal.jitterFraction)\n"
@@ -30,6 +36,7 @@ extension Configuration {
         out += "retry_max_permanent = \(quoted(DurationSyntax.format(renewal.retryMaximumPermanent)))\n"
         out += "retry_after_max = \(quoted(DurationSyntax.format(renewal.retryAfterMaximum)))\n"
         out += "refresh_min_interval = \(quoted(DurationSyntax.format(renewal.refreshMinimumInterval)))\n"
+        out += "refresh_min_interval_per_user = \(quoted(DurationSyntax.format(renewal.refreshMinimumIntervalPerUser)))\n"
         out += "\n[access]\n"
         out += "allowed_users = [\(access.allowedUsers.map(rendered).joined(separator: ", "))]\n"
         out += "allowed_groups = [\(access.allowedGroups.map(rendered).joined(separator: ", "))]\n"

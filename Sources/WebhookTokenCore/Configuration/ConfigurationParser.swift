@@ -19,10 +19,10 @@ public struct ConfigurationParser {
     public static let schema: [String: [String]] = [
         "endpoint": ["base_url", "customer_id", "token_url", "scope", "ca_file", "timeout"],
         "credentials": ["client_id", "client_secret_file", "client_secret"],
-        "socket": ["path", "mode", "group"],
+        "socket": ["path", "mode", "group", "max_connections", "header_timeout", "idle_timeout"],
         "renewal": [
             "renew_at_remaining", "jitter", "min_remaining_life", "retry_initial", "retry_max",
-            "retry_max_permanent", "retry_after_max", "refresh_min_interval",
+            "retry_max_permanent", "retry_after_max", "refresh_min_interval", "refresh_min_interval_per_user",
         ],
         "access": ["allowed_users", "allowed_groups"],
         "logging": ["level"],
@@ -30,6 +30,10 @@ public struct ConfigurationParser {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Configuration {
         var parser = ConfigurationParser(file: file, text: text)
+        // Some inputs must not reach the TOML library at all: see ``TOMLPreflight``.
+        if let (line, message) = TOMLPreflight.problem(in: text) {
+            throw ConfigurationError(.init(file: file, line: line, problem: .syntax(message)))
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -190,6 +194,25 @@ public struct ConfigurationParser {
                 wrongType(table, "mode", value, expected: "an octal permission string such as \"0660\"")
             }
         }
+        if let value = table.table["max_connections"] {
+            if let count = value.int, (1...100_000).contains(count) {
+                socket.maximumConnections = count
+            } else if let count = value.int {
+                invalid(table, "max_connections", found: "\(count)", expected: "a number of connections from 1 to 100000")
+            } else {
+                wrongType(table, "max_connections", value, expected: "a number of connections such as 1024")
+            }
+        }
+        if let timeout = duration(table, "header_timeout") {
+            if timeout > .zero { socket.headerTimeout = timeout } else {
+                invalid(table, "header_timeout", found: "\"\(DurationSyntax.format(timeout))\"", expected: "a duration greater than zero")
+            }
+        }
+        if let timeout = duration(table, "idle_timeout") {
+            if timeout > .zero { socket.idleTimeout = timeout } else {
+                invalid(table, "idle_timeout", found: "\"\(DurationSyntax.format(timeout))\"", expected: "a duration greater than zero")
+            }
+        }
         if let value = table.table["group"] {
             if let name = value.string, !name.isEmpty {
                 socket.group = name
@@ -239,6 +262,7 @@ public struct ConfigurationParser {
         positive("retry_max_permanent") { $0.retryMaximumPermanent = $1 }
         positive("retry_after_max") { $0.retryAfterMaximum = $1 }
         if let value = duration(table, "refresh_min_interval") { policy.refreshMinimumInterval = value }
+        if let value = duration(table, "refresh_min_interval_per_user") { policy.refreshMinimumIntervalPerUser = value }
         if policy.retryMaximum < policy.retryInitial {
             invalid(table, "retry_max", found: "\"\(DurationSyntax.format(policy.retryMaximum))\"", expected: "at least retry_initial (\(DurationSyntax.format(policy.retryInitial)))")
         }

@@ -34,10 +34,24 @@ public enum DurationSyntax {
     }
 
     /// The shortest readable form: `"1h30m"`, `"45s"`, `"1.5s"`, `"250ms"`.
+    ///
+    /// A fraction of a second is written exactly, from the duration's integer components, so that
+    /// the text parses back to the duration (as `--check-config` output must): rounding to whole
+    /// milliseconds rendered `"2.5ms"` as `"3ms"` and `"0.0004s"` as `"0ms"`, which a timeout then
+    /// refuses; and `Double`'s description may use an exponent (`"1e-05s"`), which is not duration
+    /// syntax. Found by the property-based fuzz tests (`ConfigurationParserFuzzTests`).
     public static func format(_ duration: Duration) -> String {
         let totalSeconds = duration.seconds
-        if totalSeconds < 1 && totalSeconds > 0 {
-            return "\(Int((totalSeconds * 1000).rounded()))ms"
+        let (wholeSeconds, attoseconds) = duration.components
+        if duration > .zero && attoseconds != 0 {
+            let attosecondsPerMillisecond: Int64 = 1_000_000_000_000_000
+            if wholeSeconds == 0 && attoseconds % attosecondsPerMillisecond == 0 {
+                return "\(attoseconds / attosecondsPerMillisecond)ms"
+            }
+            var fraction = String(attoseconds)
+            fraction = String(repeating: "0", count: 18 - fraction.count) + fraction
+            while fraction.hasSuffix("0") { fraction.removeLast() }
+            return "\(wholeSeconds).\(fraction)s"
         }
         if totalSeconds != totalSeconds.rounded(.down) {
             return "\(totalSeconds)s"

@@ -84,6 +84,10 @@ public struct TokenURL: Sendable, Equatable, CustomStringConvertible {
             host = authority
         }
         guard !host.isEmpty else { throw .missingHost }
+        // Brackets only delimit an IPv6 literal. A host such as `]:` (from `https://]::1`) was
+        // accepted and then described as `https://[]:]:1/`, which no longer parses (found by
+        // EncodingPropertyTests).
+        if host.contains(where: { $0 == "[" || $0 == "]" }) { throw .notAURL }
         var port: Int?
         if let portString {
             guard let value = Int(portString), (1...65535).contains(value) else { throw .badPort(String(portString)) }

@@ -30,6 +30,9 @@ public struct RenewalPolicy: Sendable, Equatable {
     public var retryAfterMaximum: Duration
     /// `POST /v1/token/refresh` starts at most one fetch per this interval (`refresh_min_interval = "10s"`).
     public var refreshMinimumInterval: Duration
+    /// A refresh starts a fetch on behalf of any one user at most once per this interval
+    /// (`refresh_min_interval_per_user = "30s"`).
+    public var refreshMinimumIntervalPerUser: Duration
 
     public init(
         renewAtRemainingFraction: Double = 0.25,
@@ -39,7 +42,8 @@ public struct RenewalPolicy: Sendable, Equatable {
         retryMaximum: Duration = .seconds(60),
         retryMaximumPermanent: Duration = .seconds(300),
         retryAfterMaximum: Duration = .seconds(300),
-        refreshMinimumInterval: Duration = .seconds(10)
+        refreshMinimumInterval: Duration = .seconds(10),
+        refreshMinimumIntervalPerUser: Duration = .seconds(30)
     ) {
         self.renewAtRemainingFraction = renewAtRemainingFraction
         self.jitterFraction = jitterFraction
@@ -49,6 +53,7 @@ public struct RenewalPolicy: Sendable, Equatable {
         self.retryMaximumPermanent = retryMaximumPermanent
         self.retryAfterMaximum = retryAfterMaximum
         self.refreshMinimumInterval = refreshMinimumInterval
+        self.refreshMinimumIntervalPerUser = refreshMinimumIntervalPerUser
     }
 
     /// The shortest wait between receiving a token and renewing it, so that a token with a tiny

@@ -40,6 +40,8 @@ public struct RenewalStateMachine<Instant: InstantProtocol & Sendable>: Sendable
     /// A refresh asked for a fetch while the driver was waiting.
     private var refreshPending = false
     private var lastFetchStartedAt: Instant?
+    /// When each requesting user last asked for a refresh, for the per-user rate limit.
+    private var lastRefreshByRequester: [UInt32: Instant] = [:]
 
     public private(set) var consecutiveFailures = 0
     /// The most recent failure and its wall-clock time; kept after a success, for the record.
@@ -101,16 +103,33 @@ public struct RenewalStateMachine<Instant: InstantProtocol & Sendable>: Sendable
         }
     }
 
-    /// A consumer asks for a new token now (its API call was rejected). Rate-limited to one fetch
-    /// per `refresh_min_interval`; requests inside the window share the in-flight or latest result.
-    public mutating func refreshRequested(now: Instant) -> RefreshDecision {
+    /// A consumer asks for a new token now (its API call was rejected). Requests while a fetch is
+    /// in flight share its outcome. Otherwise a fetch starts at most once per
+    /// `refresh_min_interval` overall, and at most once per `refresh_min_interval_per_user` on
+    /// behalf of any one user — so one consumer stuck in a retry loop cannot keep the daemon
+    /// hammering the endpoint; rate-limited requests get the current token.
+    public mutating func refreshRequested(now: Instant, requester: UInt32? = nil) -> RefreshDecision {
         counters.refreshesRequested += 1
         if phase == .fetching || refreshPending {
             return .joinInFlight
         }
+        if let requester, let last = lastRefreshByRequester[requester],
+            last.duration(to: now) < policy.refreshMinimumIntervalPerUser
+        {
+            counters.refreshesRateLimited += 1
+            return .rateLimited
+        }
         if let lastFetchStartedAt, lastFetchStartedAt.duration(to: now) < policy.refreshMinimumInterval {
             counters.refreshesRateLimited += 1
             return .rateLimited
+        }
+        if let requester {
+            if lastRefreshByRequester.count >= 1024 {
+                lastRefreshByRequester = lastRefreshByRequester.filter {
+                    $0.value.duration(to: now) < policy.refreshMinimumIntervalPerUser
+                }
+            }
+            lastRefreshByRequester[requester] = now
         }
         refreshPending = true
         return .fetchScheduled

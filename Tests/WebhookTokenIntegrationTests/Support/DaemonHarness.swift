@@ -12,13 +12,38 @@ final class DaemonHarness: @unchecked Sendable {
     let secret = "s3cr+t/=:%&?# é"
     var socketPath: String { directory.file("token.sock") }
     var configPath: String { directory.file("config.toml") }
-    var logPath: String { directory.file("daemon.log") }
     private(set) var process: Process?
+    private let output = OutputBuffer()
+
+    /// Collects a child's output from the pipe's reader thread.
+    final class OutputBuffer: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        private var pipes: [Pipe] = []
+
+        func keep(_ pipe: Pipe) {
+            lock.lock()
+            pipes.append(pipe)
+            lock.unlock()
+        }
+
+        func append(_ chunk: Data) {
+            lock.lock()
+            data.append(chunk)
+            lock.unlock()
+        }
+
+        var text: String {
+            lock.lock()
+            defer { lock.unlock() }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
 
     /// - Parameters:
     ///   - expiresIn: lifetime of issued tokens, seconds (a few seconds make renewals observable).
     ///   - renewal: extra lines for the `[renewal]` table.
-    init(expiresIn: Int = 3, renewal: String = "", extraConfig: String = "") async throws {
+    init(expiresIn: Int = 3, renewal: String = "", socket: String = "", extraConfig: String = "") async throws {
         directory = try TemporaryDirectory.make(prefix: "wt")
         let certificates = TestCertificates.shared
         emulator = TokenEndpointEmulator(options: .init(
@@ -26,10 +51,10 @@ final class DaemonHarness: @unchecked Sendable {
             tls: (certificates.serverCertificate, certificates.serverKey)))
         port = try await emulator.start()
         _ = try directory.write("client-secret", secret + "\n", mode: 0o600)
-        try writeConfig(renewal: renewal, extra: extraConfig)
+        try writeConfig(renewal: renewal, socket: socket, extra: extraConfig)
     }
 
-    func writeConfig(renewal: String = "", extra: String = "", clientSecretFile: String? = nil) throws {
+    func writeConfig(renewal: String = "", socket: String = "", extra: String = "", clientSecretFile: String? = nil) throws {
         let config = """
             [endpoint]
             base_url = "https://127.0.0.1:\(port)"
@@ -44,6 +69,7 @@ final class DaemonHarness: @unchecked Sendable {
             [socket]
             path = "\(socketPath)"
             mode = "0666"
+            \(socket)
 
             [renewal]
             retry_initial = "100ms"
@@ -69,12 +95,7 @@ final class DaemonHarness: @unchecked Sendable {
         }
         env.merge(environment, uniquingKeysWith: { $1 })
         process.environment = env
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = FileHandle(forWritingAtPath: logPath)!
-        log.seekToEndOfFile()
-        process.standardError = log
-        process.standardOutput = log
-        process.standardInput = FileHandle.nullDevice
+        captureOutput(of: process)
         try process.run()
         self.process = process
         if waitForSocket {
@@ -84,6 +105,26 @@ final class DaemonHarness: @unchecked Sendable {
             }
         }
         return process
+    }
+
+    /// Sends a child's stdout and stderr to ``log()``, through a pipe drained into memory: handing
+    /// Process a FileHandle of our own invites a double close, which can close another test
+    /// thread's socket.
+    func captureOutput(of process: Process) {
+        let pipe = Pipe()
+        let output = self.output
+        output.keep(pipe)  // alive as long as the harness: its descriptors close exactly once
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil  // end of output
+            } else {
+                output.append(data)
+            }
+        }
+        process.standardError = pipe
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
     }
 
     /// Waits until the daemon serves a token.
@@ -109,7 +150,7 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     func log() -> String {
-        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        output.text
     }
 
     /// Runs the client binary against this daemon.

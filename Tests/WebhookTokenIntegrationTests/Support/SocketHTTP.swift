@@ -4,7 +4,9 @@ import Foundation
 /// exactly what consumers send, lets a test hold many connections or send broken requests, and
 /// shares no code with the daemon or the `webhook-token` client it checks.
 final class SocketConnection {
-    let fd: Int32
+    /// The socket; `-1` once closed. (A throwing class initializer still runs `deinit`, so the
+    /// error path must not close it too: a double close can close another thread's new socket.)
+    private(set) var fd: Int32 = -1
     private var buffer: [UInt8] = []
 
     struct Response {
@@ -32,11 +34,14 @@ final class SocketConnection {
         guard result == 0 else {
             let code = errno
             close(fd)
+            fd = -1
             throw TestFailure("connect(\(path)) failed: \(String(cString: strerror(code)))")
         }
     }
 
-    deinit { close(fd) }
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
 
     func send(_ text: String) throws {
         var bytes = Array(text.utf8)[...]

@@ -1,0 +1,121 @@
+import CoreMetrics
+import Metrics
+import Prometheus
+
+private typealias Counter = CoreMetrics.Counter
+private typealias Gauge = CoreMetrics.Gauge
+private typealias Timer = CoreMetrics.Timer
+import Synchronization
+import WebhookTokenCore
+import WebhookTokenServer
+
+/// The daemon's metrics, recorded through swift-metrics into a Prometheus registry and served at
+/// `GET /metrics`.
+///
+/// | metric | type | labels |
+/// |---|---|---|
+/// | `webhook_tokend_token_fetches_total` | counter | `result` (success, transient, permanent), `code` |
+/// | `webhook_tokend_token_renewals_total` | counter | |
+/// | `webhook_tokend_token_expires_in_seconds` | gauge | |
+/// | `webhook_tokend_token_expiry_timestamp_seconds` | gauge | |
+/// | `webhook_tokend_state` | gauge (1 for the current state) | `state` |
+/// | `webhook_tokend_requests_total` | counter | `endpoint`, `status` |
+/// | `webhook_tokend_request_duration_seconds` | histogram | `endpoint` |
+/// | `webhook_tokend_open_connections` | gauge | |
+/// | `webhook_tokend_denied_peers_total` | counter | |
+///
+/// Request counters for the usual (endpoint, status) pairs are made up front, so that counting a
+/// request on the hot path is an array index and an atomic add.
+final class DaemonMetrics: ServerObserver {
+    private let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private static let commonStatuses = [200, 400, 403, 404, 405, 408, 413, 431, 503]
+    private let requestCounters: [[Int: Counter]]
+    private let otherRequestCounters = Mutex<[String: Counter]>([:])
+    private let requestTimers: [Timer]
+    private let renewals: Counter
+    private let expiresIn: Gauge
+    private let expiryTimestamp: Gauge
+    private let stateGauges: [BrokerState: Gauge]
+    private let openConnections: Gauge
+    private let deniedPeers: Counter
+    private let fetchCounters = Mutex<[String: Counter]>([:])
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A Unix-socket request is served in microseconds: buckets from 10 µs to 1 s.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+            .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1),
+        ]
+        self.factory = factory
+        requestCounters = ServerRoute.allCases.map { route in
+            Dictionary(uniqueKeysWithValues: Self.commonStatuses.map { status in
+                (status, Counter(label: "webhook_tokend_requests_total", dimensions: [("endpoint", route.rawValue), ("status", String(status))], factory: factory))
+            })
+        }
+        requestTimers = ServerRoute.allCases.map { route in
+            Timer(label: "webhook_tokend_request_duration_seconds", dimensions: [("endpoint", route.rawValue)], factory: factory)
+        }
+        renewals = Counter(label: "webhook_tokend_token_renewals_total", factory: factory)
+        expiresIn = Gauge(label: "webhook_tokend_token_expires_in_seconds", factory: factory)
+        expiryTimestamp = Gauge(label: "webhook_tokend_token_expiry_timestamp_seconds", factory: factory)
+        stateGauges = Dictionary(uniqueKeysWithValues: [BrokerState.starting, .valid, .renewing, .degraded, .expired, .failed].map {
+            ($0, Gauge(label: "webhook_tokend_state", dimensions: [("state", $0.rawValue)], factory: factory))
+        })
+        openConnections = Gauge(label: "webhook_tokend_open_connections", factory: factory)
+        deniedPeers = Counter(label: "webhook_tokend_denied_peers_total", factory: factory)
+    }
+
+    // MARK: - Recording
+
+    func requestCompleted(route: ServerRoute, status: Int, duration: Duration) {
+        let index = ServerRoute.allCases.firstIndex(of: route) ?? 0
+        if let counter = requestCounters[index][status] {
+            counter.increment()
+        } else {
+            let key = "\(route.rawValue) \(status)"
+            let factory = self.factory
+            otherRequestCounters.withLock { counters in
+                let counter = counters[key] ?? Counter(label: "webhook_tokend_requests_total", dimensions: [("endpoint", route.rawValue), ("status", String(status))], factory: factory)
+                counters[key] = counter
+                return counter
+            }.increment()
+        }
+        requestTimers[index].recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    func peerDenied() {
+        deniedPeers.increment()
+    }
+
+    func fetchSucceeded(renewal: Bool) {
+        fetchCounter(result: "success", code: "ok").increment()
+        if renewal { renewals.increment() }
+    }
+
+    func fetchFailed(_ failure: FetchFailure) {
+        fetchCounter(result: failure.severity.rawValue, code: failure.kind.rawValue).increment()
+    }
+
+    private func fetchCounter(result: String, code: String) -> Counter {
+        let factory = self.factory
+        return fetchCounters.withLock { counters in
+            let key = "\(result) \(code)"
+            let counter = counters[key] ?? Counter(label: "webhook_tokend_token_fetches_total", dimensions: [("result", result), ("code", code)], factory: factory)
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    // MARK: - Exposition
+
+    /// The text exposition, with the gauges that describe "now" brought up to date first.
+    func render(status: BrokerStatus, openConnections connections: Int) -> String {
+        expiresIn.record(Double(status.expiresInSeconds ?? 0))
+        expiryTimestamp.record(Double(status.expiresAtEpochSeconds ?? 0))
+        for (state, gauge) in stateGauges { gauge.record(state == status.state ? 1 : 0) }
+        openConnections.record(Double(connections))
+        return registry.emitToString()
+    }
+}

@@ -1,0 +1,108 @@
+import NIOCore
+
+/// Guards the raw bytes of a connection before HTTP parsing, so that a slow, huge or silent peer
+/// cannot pin resources:
+///
+/// | limit | default | on breach |
+/// |---|---|---|
+/// | request head size | 8 KiB | `431`, close |
+/// | time to send a complete head, from its first byte | 10 s | `408`, close |
+/// | idle time between requests on a kept-alive connection | 60 s | close |
+///
+/// Every request the daemon accepts is a bare head (bodies are refused), so the end of a head is
+/// simply the next CRLF CRLF; bytes after it belong to the next (pipelined) request.
+final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Limits: Sendable {
+        var maximumHeadBytes = 8 * 1024
+        var headerTimeout: TimeAmount = .seconds(10)
+        var idleTimeout: TimeAmount = .seconds(60)
+    }
+
+    private let limits: Limits
+    /// Bytes of the current, unfinished request head.
+    private var headBytes = 0
+    /// How many bytes of CR LF CR LF the end of the data seen so far matches.
+    private var terminatorMatch = 0
+    private var timer: Scheduled<Void>?
+    private var failed = false
+
+    init(limits: Limits) {
+        self.limits = limits
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context: context, after: limits.idleTimeout, answer: nil)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        let buffer = unwrapInboundIn(data)
+        for byte in buffer.readableBytesView {
+            if headBytes == 0 {
+                // First byte of a new request: it must be complete within the header timeout.
+                arm(context: context, after: limits.headerTimeout, answer: "408 Request Timeout")
+            }
+            headBytes += 1
+            let expected: UInt8 = terminatorMatch % 2 == 0 ? 13 : 10
+            if byte == expected {
+                terminatorMatch += 1
+            } else {
+                terminatorMatch = byte == 13 ? 1 : 0
+            }
+            if terminatorMatch == 4 {
+                headBytes = 0
+                terminatorMatch = 0
+                arm(context: context, after: limits.idleTimeout, answer: nil)
+            } else if headBytes > limits.maximumHeadBytes {
+                reject(context: context, status: "431 Request Header Fields Too Large", code: "request_head_too_large",
+                       detail: "the request head exceeds \(limits.maximumHeadBytes) bytes")
+                return
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    private func arm(context: ChannelHandlerContext, after delay: TimeAmount, answer: String?) {
+        timer?.cancel()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: delay) {
+            let (handler, context) = loopBound.value
+            if let answer {
+                handler.reject(context: context, status: answer, code: "request_timeout",
+                               detail: "the request head did not arrive within the header timeout")
+            } else {
+                context.close(promise: nil)  // an idle keep-alive connection: just close it
+            }
+        }
+    }
+
+    /// Writes a minimal error response directly on the wire (this handler sits before the HTTP
+    /// encoder) and closes.
+    private func reject(context: ChannelHandlerContext, status: String, code: String, detail: String) {
+        guard !failed else { return }
+        failed = true
+        timer?.cancel()
+        let body = #"{"error":"\#(code)","detail":"\#(detail)"}"# + "\n"
+        let response = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+}

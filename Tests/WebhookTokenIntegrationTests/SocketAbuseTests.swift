@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+import TokenEndpointEmulator
+
+/// Hostile and careless local peers, against the real daemon binary: floods, idle hoarders,
+/// slow talkers, oversized and malformed requests, abrupt disconnects, and users not allowed in.
+@Suite("Socket abuse", .serialized)
+struct SocketAbuseTests {
+    init() {
+        // 1000 client connections need more descriptors than the default soft limit of 1024.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    @Test func answersAThousandConcurrentClients() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600)
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await harness.waitForToken()
+        let token = try #require(harness.emulator.issuedTokens.last?.token)
+        var connections: [SocketConnection] = []
+        for _ in 0..<1000 { connections.append(try SocketConnection(path: harness.socketPath)) }
+        for connection in connections {
+            try connection.send("GET /v1/token?format=raw HTTP/1.1\r\nHost: x\r\n\r\n")
+        }
+        var correct = 0
+        for connection in connections where (try? connection.readResponse())?.body == token { correct += 1 }
+        #expect(correct == 1000)
+        connections.removeAll()
+        #expect(try await harness.stop() == 0)
+    }
+
+    @Test func idleConnectionsDoNotDelayAFreshClient() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600)
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await harness.waitForToken()
+        var idle: [SocketConnection] = []
+        for _ in 0..<200 { idle.append(try SocketConnection(path: harness.socketPath)) }
+        for connection in idle.prefix(100) { try connection.send("GET /v1/tok") }  // half a request each
+        let started = ContinuousClock.now
+        let response = try socketRequest(harness.socketPath, "GET", "/v1/token")
+        #expect(response.status == 200)
+        #expect(started.duration(to: .now) < .seconds(1))
+        idle.removeAll()
+        #expect(try await harness.stop() == 0)
+    }
+
+    @Test func closesConnectionsBeyondTheLimitCleanly() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600, socket: "max_connections = 20")
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await harness.waitForToken()
+        // Let the connections of the start-up probes close, then fill the limit with connections
+        // that each prove they were admitted.
+        try await eventually("the start-up connections to close") {
+            let metrics = try socketRequest(harness.socketPath, "GET", "/metrics").body
+            return MetricsEndpointTests.value(metrics, "webhook_tokend_open_connections") == 1
+        }
+        var kept: [SocketConnection] = []
+        for _ in 0..<20 {
+            let connection = try SocketConnection(path: harness.socketPath)
+            #expect(try connection.request("GET", "/v1/token").status == 200)
+            kept.append(connection)
+        }
+        let excess = try SocketConnection(path: harness.socketPath)
+        let refused = try excess.readResponse()
+        #expect(refused.status == 503)
+        #expect(jsonObject(refused.body)?["error"] as? String == "too_many_connections")
+        #expect(excess.isClosedByPeer())
+        for connection in kept {
+            #expect(try connection.request("GET", "/v1/token").status == 200)
+        }
+        kept.removeAll()
+        try await eventually("connections to be released") {
+            (try? socketRequest(harness.socketPath, "GET", "/v1/token").status) == 200
+        }
+        #expect(try await harness.stop() == 0)
+    }
+
+    @Test func refusesAnOversizedRequestHead() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600)
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await harness.waitForToken()
+        let connection = try SocketConnection(path: harness.socketPath)
+        try connection.send("GET /v1/token HTTP/1.1\r\nHost: x\r\nX-Padding: \(String(repeating: "a", count: 9000))\r\n\r\n")
+        let response = try connection.readResponse()
+        #expect(response.status == 431)
+        #expect(connection.isClosedByPeer())
+        #expect(try socketRequest(harness.socketPath, "GET", "/v1/token").status == 200)
+        #expect(try await harness.stop() == 0)
+    }
+
+    @Test func timesOutSlowAndIdlePeers() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600, socket: #"header_timeout = "400ms"\#nidle_timeout = "400ms""#)
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await harness.waitForToken()
+        // Slowloris: a head that never completes gets 408 and is closed.
+        let slow = try SocketConnection(path: harness.socketPath)
+        try slow.send("GET /v1/token HTTP/1.1\r\nHost: x\r\n")
+        let timedOut = try slow.readResponse()
+        #expect(timedOut.status == 408)
+        #expect(slow.isClosedByPeer())
+        // A kept-alive connection left idle is closed without a word.
+        let idle = try SocketConnection(path: harness.socketPath)
+        #expect(try idle.request("GET", "/v1/token").status == 200)
+        #expect(idle.isClosedByPeer())
+        #expect(try await harness.stop() == 0)
+    }
+
+    @Test func survivesAbruptDisconnects() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600)
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await harness.waitForToken()
+        for index in 0..<200 {
+            let connection = try SocketConnection(path: harness.socketPath)
+            try connection.send(index % 2 == 0 ? "GET /v1/token HTTP/1.1\r\nHost: x\r\n\r\n" : "GET /v1/to")
+            var hardClose = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &hardClose, socklen_t(MemoryLayout<linger>.size))
+        }
+        #expect(try socketRequest(harness.socketPath, "GET", "/v1/token").status == 200)
+        #expect(harness.process?.isRunning == true)
+        #expect(try await harness.stop() == 0)
+    }
+
+    @Test func refusesUsersNotAllowedAndLetsAllowedOnesIn() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600, extraConfig: """
+            [access]
+            allowed_users = ["nobody"]
+            allowed_groups = ["daemon"]
+            """)
+        defer { Task { await harness.cleanup() } }
+        try await harness.launch()
+        try await eventually("the first token") { !harness.emulator.issuedTokens.isEmpty }
+        let token = try #require(harness.emulator.issuedTokens.last?.token)
+
+        // root is not special: not listed, so refused.
+        let refused = try socketRequest(harness.socketPath, "GET", "/v1/token")
+        #expect(refused.status == 403)
+        let body = try #require(jsonObject(refused.body))
+        #expect(body["error"] as? String == "peer_not_allowed")
+        #expect(!refused.body.contains(token))
+        #expect(try harness.client([]).status == 77)
+
+        // An allowed user, by name.
+        let asNobody = try Shell.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Binaries.client, "--socket", harness.socketPath])
+        #expect(asNobody.status == 0)
+        #expect(asNobody.standardOutput == token + "\n")
+        // A member of an allowed group (supplementary), as a user not listed.
+        let asDaemonGroup = try Shell.run("/usr/bin/setpriv", ["--reuid=games", "--regid=games", "--groups=daemon", Binaries.client, "--socket", harness.socketPath])
+        #expect(asDaemonGroup.status == 0)
+        // Neither.
+        let asGames = try Shell.run("/usr/bin/setpriv", ["--reuid=games", "--regid=games", "--clear-groups", Binaries.client, "--socket", harness.socketPath])
+        #expect(asGames.status == 77)
+
+        #expect(try await harness.stop() == 0)
+        let log = harness.log()
+        #expect(log.contains("Refused a peer not allowed by [access]"))
+        #expect(log.contains("peer.uid=0"))
+        #expect(log.contains("peer.exe="))
+        #expect(harness.leakedSecrets() == [])
+    }
+}
