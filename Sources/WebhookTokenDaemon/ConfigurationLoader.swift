@@ -32,7 +32,10 @@ public enum ConfigurationLoader {
     /// The largest configuration or secret file read.
     static let maximumFileSize = 1 << 20
 
-    public static func load(path: String, environment: [String: String]) throws(ConfigurationError) -> LoadedConfiguration {
+    /// - Parameter checkOnly: for `--check-config` run outside the unit, where systemd's
+    ///   credentials do not exist: a secret expected from a systemd credential is then reported as
+    ///   not checked instead of missing.
+    public static func load(path: String, environment: [String: String], checkOnly: Bool = false) throws(ConfigurationError) -> LoadedConfiguration {
         let (text, mode) = try readProtectedFile(path, configFile: path, role: "configuration file")
         let configuration = try ConfigurationParser.parse(text, file: path)
 
@@ -59,6 +62,11 @@ public enum ConfigurationLoader {
             let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: secretPath, configFile: path)
             return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "file \(secretPath)")
         case .systemdCredential(let name):
+            if checkOnly && environment["CREDENTIALS_DIRECTORY"] == nil {
+                return LoadedConfiguration(
+                    configuration: configuration, secret: ClientSecret(""), path: path,
+                    secretOrigin: "systemd credential \(name) (not checked: $CREDENTIALS_DIRECTORY is set only inside the unit)")
+            }
             guard let credentialPath, credentialExists else {
                 throw problem("credentials", "no client secret: set client_secret_file (or client_secret) in [credentials], or pass the systemd credential \(name) (LoadCredential=\(name):/etc/webhook-tokend/client-secret)")
             }

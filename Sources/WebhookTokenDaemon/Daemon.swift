@@ -37,7 +37,8 @@ public enum Daemon {
             }
         } else {
             do {
-                var configuration = try ConfigurationLoader.load(path: options.configurationPath, environment: Environment.current)
+                var configuration = try ConfigurationLoader.load(
+                    path: options.configurationPath, environment: Environment.current, checkOnly: options.checkConfiguration)
                 if let socketPath = options.socketPath { configuration.configuration.socket.path = socketPath }
                 if let level = options.logLevel { configuration.configuration.logging.level = level }
                 loaded = configuration

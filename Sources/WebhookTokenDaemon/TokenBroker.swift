@@ -211,7 +211,7 @@ public final class TokenBroker: Sendable {
                 }
                 let wakeAt = expiry.map { min($0, deadline) } ?? deadline
                 state.withLock { $0.loopActivity = .waiting(until: wakeAt) }
-                await wake.wait(until: wakeAt, clock: clock)
+                await wake.wait(until: wakeAt)
                 if Task.isCancelled { return }
                 action = afterWake()
             }

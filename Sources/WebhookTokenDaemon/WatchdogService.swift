@@ -22,11 +22,8 @@ struct WatchdogService: Service {
         await cancelWhenGracefulShutdown {
             notifier.watchdogPing()
             while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: period)
-                } catch {
-                    return
-                }
+                await sleepOnEventLoop(for: period)
+                if Task.isCancelled { return }
                 if await isHealthy() {
                     notifier.watchdogPing()
                 }

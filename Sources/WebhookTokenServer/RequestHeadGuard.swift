@@ -28,15 +28,25 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var headBytes = 0
     /// How many bytes of CR LF CR LF the end of the data seen so far matches.
     private var terminatorMatch = 0
-    private var timer: Scheduled<Void>?
     private var failed = false
+
+    /// When the connection must have made progress, and what happens if it has not: `408` while
+    /// a head is incomplete, a silent close while idle between requests.
+    private var deadline = NIODeadline.distantFuture
+    private var deadlineIsForHead = false
+    /// One timer per connection, armed at or before `deadline`. Moving the deadline later (every
+    /// request does) does not touch it; when it fires early it re-arms itself at the deadline. So a
+    /// busy keep-alive connection schedules a timer about once per timeout period, not twice per
+    /// request (which cost 8–10 % of the CPU under load).
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = NIODeadline.distantFuture
 
     init(limits: Limits) {
         self.limits = limits
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(context: context, after: limits.idleTimeout, answer: nil)
+        setDeadline(.now() + limits.idleTimeout, forHead: false, context: context)
         context.fireChannelActive()
     }
 
@@ -56,7 +66,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         for byte in buffer.readableBytesView {
             if headBytes == 0 {
                 // First byte of a new request: it must be complete within the header timeout.
-                arm(context: context, after: limits.headerTimeout, answer: "408 Request Timeout")
+                setDeadline(.now() + limits.headerTimeout, forHead: true, context: context)
             }
             headBytes += 1
             let expected: UInt8 = terminatorMatch % 2 == 0 ? 13 : 10
@@ -68,7 +78,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
             if terminatorMatch == 4 {
                 headBytes = 0
                 terminatorMatch = 0
-                arm(context: context, after: limits.idleTimeout, answer: nil)
+                setDeadline(.now() + limits.idleTimeout, forHead: false, context: context)
             } else if headBytes > limits.maximumHeadBytes {
                 reject(context: context, status: "431 Request Header Fields Too Large", code: "request_head_too_large",
                        detail: "the request head exceeds \(limits.maximumHeadBytes) bytes")
@@ -78,17 +88,34 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
-    private func arm(context: ChannelHandlerContext, after delay: TimeAmount, answer: String?) {
+    private func setDeadline(_ newDeadline: NIODeadline, forHead: Bool, context: ChannelHandlerContext) {
+        deadline = newDeadline
+        deadlineIsForHead = forHead
+        if timer == nil || newDeadline < timerDeadline {
+            arm(at: newDeadline, context: context)
+        }
+    }
+
+    private func arm(at when: NIODeadline, context: ChannelHandlerContext) {
         timer?.cancel()
+        timerDeadline = when
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: delay) {
+        timer = context.eventLoop.scheduleTask(deadline: when) {
             let (handler, context) = loopBound.value
-            if let answer {
-                handler.reject(context: context, status: answer, code: "request_timeout",
-                               detail: "the request head did not arrive within the header timeout")
-            } else {
-                context.close(promise: nil)  // an idle keep-alive connection: just close it
-            }
+            handler.timerFired(context: context)
+        }
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        guard !failed, context.channel.isActive else { return }
+        if NIODeadline.now() < deadline {
+            arm(at: deadline, context: context)
+        } else if deadlineIsForHead {
+            reject(context: context, status: "408 Request Timeout", code: "request_timeout",
+                   detail: "the request head did not arrive within the header timeout")
+        } else {
+            context.close(promise: nil)  // an idle keep-alive connection: just close it
         }
     }
 

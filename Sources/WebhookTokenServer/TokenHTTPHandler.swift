@@ -42,7 +42,22 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        // On the event loop getsockopt runs synchronously: the future is complete before any request.
+        // The peer's credentials are needed up front only to enforce [access] or to write the
+        // access log; otherwise they are read when a refresh needs the user (two getsockopt calls
+        // per connection are a measurable share of a connection-per-request load).
+        if !access.allowsEveryone || logger.logLevel <= .debug {
+            readPeer(context: context)
+        }
+        context.fireChannelActive()
+    }
+
+    private var peerRead = false
+
+    /// Reads `SO_PEERCRED`/`SO_PEERGROUPS`. On the event loop getsockopt runs synchronously and the
+    /// future's callback runs inline, so `peer` is set when this returns.
+    private func readPeer(context: ChannelHandlerContext) {
+        guard !peerRead else { return }
+        peerRead = true
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let access = self.access
         PeerCredentialsReader.read(from: context.channel).whenComplete { result in
@@ -56,7 +71,6 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 handler.peerAllowed = access.allowsEveryone
             }
         }
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -126,6 +140,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let raw = Self.wantsRaw(head, query)
             let serving = self.serving
             let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
+            readPeer(context: context)
             let peerUID = peer?.uid
             promise.completeWithTask { await serving.refreshToken(peerUID: peerUID) }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -143,7 +158,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard head.method == .GET || head.method == .HEAD else {
                 return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
             }
-            if query.contains("format=text") || (Self.prefersText(head) && !query.contains("format=json")) {
+            if query.utf8.containsBytes("format=text") || (Self.prefersText(head) && !query.utf8.containsBytes("format=json")) {
                 respond(context: context, head: head, status: .ok, contentType: "text/plain; charset=utf-8",
                         body: ByteBuffer(string: serving.statusText()))
             } else {
@@ -167,19 +182,25 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private static func split(_ uri: String) -> (path: Substring, query: Substring) {
-        guard let mark = uri.firstIndex(of: "?") else { return (uri[...], "") }
-        return (uri[..<mark], uri[uri.index(after: mark)...])
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (uri[...], "") }
+        return (uri[..<mark], uri[uri.utf8.index(after: mark)...])
     }
 
+    // These run for every request: plain UTF-8 byte searches, because the generic
+    // `StringProtocol.contains` builds a searcher (with a dictionary) on each call, which showed
+    // up as 12 % of the daemon's CPU under load.
+
     private static func wantsRaw(_ head: HTTPRequestHead, _ query: Substring) -> Bool {
-        if query.contains("format=raw") { return true }
-        if query.contains("format=json") { return false }
+        if !query.isEmpty {
+            if query.utf8.containsBytes("format=raw") { return true }
+            if query.utf8.containsBytes("format=json") { return false }
+        }
         return prefersText(head)
     }
 
     private static func prefersText(_ head: HTTPRequestHead) -> Bool {
         guard let accept = head.headers.first(name: "Accept") else { return false }
-        return accept.contains("text/plain") && !accept.contains("application/json")
+        return accept.utf8.containsBytes("text/plain") && !accept.utf8.containsBytes("application/json")
     }
 
     // MARK: - Responses
@@ -254,5 +275,28 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("Closing socket connection after error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+}
+
+extension Collection where Element == UInt8 {
+    /// Whether the ASCII `needle` occurs in these bytes.
+    func containsBytes(_ needle: StaticString) -> Bool {
+        let pattern = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        guard let first = pattern.first, count >= pattern.count else { return false }
+        var index = startIndex
+        while let start = self[index...].firstIndex(of: first) {
+            var candidate = start
+            var matched = true
+            for byte in pattern {
+                guard candidate != endIndex, self[candidate] == byte else {
+                    matched = false
+                    break
+                }
+                candidate = self.index(after: candidate)
+            }
+            if matched { return true }
+            index = self.index(after: start)
+        }
+        return false
     }
 }

@@ -69,9 +69,19 @@ struct CheckConfigTests {
         let withCredential = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: ["CREDENTIALS_DIRECTORY": directory.path])
         #expect(withCredential.status == 0)
         #expect(withCredential.standardOutput.contains("client secret from systemd credential client-secret"))
-        let without = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
-        #expect(without.status == 78)
-        #expect(without.standardError.contains("no client secret"))
+        // Outside the unit the credential cannot be checked, which --check-config says...
+        let outside = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(outside.status == 0)
+        #expect(outside.standardOutput.contains("not checked"))
+        // ...but the daemon itself refuses to start without a secret.
+        let daemon = try Shell.run(Binaries.daemon, ["--config", path], environment: [:])
+        #expect(daemon.status == 78)
+        #expect(daemon.standardError.contains("no client secret"))
+        // And an empty credentials directory is a missing secret even for --check-config.
+        let emptyDirectory = try TemporaryDirectory.make(prefix: "wtcred")
+        defer { emptyDirectory.remove() }
+        let empty = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: ["CREDENTIALS_DIRECTORY": emptyDirectory.path])
+        #expect(empty.status == 78)
     }
 
     @Test func reportsEveryProblemWithFileKeyAndLine() throws {

@@ -9,18 +9,10 @@ struct SocketActivationTests {
     static let activate = "/usr/bin/systemd-socket-activate"
 
     /// Runs the daemon under `systemd-socket-activate` with `options` (e.g. `-l PATH`).
-    func launch(_ harness: DaemonHarness, options: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.activate)
-        process.arguments = options + [Binaries.daemon, "--config", harness.configPath, "--log-level", "debug"]
-        var environment = ProcessInfo.processInfo.environment
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"] {
-            environment[key] = nil
-        }
-        process.environment = environment
-        harness.captureOutput(of: process)
-        try process.run()
-        return process
+    func launch(_ harness: DaemonHarness, options: [String]) throws -> ChildProcess {
+        try harness.spawn(
+            Self.activate, options + [Binaries.daemon, "--config", harness.configPath, "--log-level", "debug"],
+            environment: ChildProcess.environmentWithoutSystemd)
     }
 
     func identity(_ path: String) -> (dev: UInt64, ino: UInt64)? {

@@ -12,33 +12,9 @@ final class DaemonHarness: @unchecked Sendable {
     let secret = "s3cr+t/=:%&?# é"
     var socketPath: String { directory.file("token.sock") }
     var configPath: String { directory.file("config.toml") }
-    private(set) var process: Process?
-    private let output = OutputBuffer()
-
-    /// Collects a child's output from the pipe's reader thread.
-    final class OutputBuffer: @unchecked Sendable {
-        private let lock = NSLock()
-        private var data = Data()
-        private var pipes: [Pipe] = []
-
-        func keep(_ pipe: Pipe) {
-            lock.lock()
-            pipes.append(pipe)
-            lock.unlock()
-        }
-
-        func append(_ chunk: Data) {
-            lock.lock()
-            data.append(chunk)
-            lock.unlock()
-        }
-
-        var text: String {
-            lock.lock()
-            defer { lock.unlock() }
-            return String(decoding: data, as: UTF8.self)
-        }
-    }
+    private(set) var process: ChildProcess?
+    /// The output of every process this harness started, in order.
+    private let collectors = LockedArray<OutputCollector>()
 
     /// - Parameters:
     ///   - expiresIn: lifetime of issued tokens, seconds (a few seconds make renewals observable).
@@ -85,18 +61,10 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// Starts the daemon; waits for its socket (not for a token).
     @discardableResult
-    func launch(arguments: [String] = [], environment: [String: String] = [:], waitForSocket: Bool = true) async throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.daemon)
-        process.arguments = ["--config", configPath, "--log-level", "debug"] + arguments
-        var env = ProcessInfo.processInfo.environment
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"] {
-            env[key] = nil
-        }
+    func launch(arguments: [String] = [], environment: [String: String] = [:], waitForSocket: Bool = true) async throws -> ChildProcess {
+        var env = ChildProcess.environmentWithoutSystemd
         env.merge(environment, uniquingKeysWith: { $1 })
-        process.environment = env
-        captureOutput(of: process)
-        try process.run()
+        let process = try spawn(Binaries.daemon, ["--config", configPath, "--log-level", "debug"] + arguments, environment: env)
         self.process = process
         if waitForSocket {
             try await eventually("the daemon's socket at \(socketPath)") {
@@ -107,24 +75,12 @@ final class DaemonHarness: @unchecked Sendable {
         return process
     }
 
-    /// Sends a child's stdout and stderr to ``log()``, through a pipe drained into memory: handing
-    /// Process a FileHandle of our own invites a double close, which can close another test
-    /// thread's socket.
-    func captureOutput(of process: Process) {
-        let pipe = Pipe()
-        let output = self.output
-        output.keep(pipe)  // alive as long as the harness: its descriptors close exactly once
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil  // end of output
-            } else {
-                output.append(data)
-            }
-        }
-        process.standardError = pipe
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
+    /// Starts a process whose stdout and stderr go to ``log()``.
+    func spawn(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> ChildProcess {
+        let collector = try OutputCollector()
+        collectors.withLock { $0.append(collector) }
+        defer { collector.closeWriteEnd() }
+        return try ChildProcess(executable, arguments, environment: environment, stdout: collector.writeEnd, stderr: collector.writeEnd)
     }
 
     /// Waits until the daemon serves a token.
@@ -150,7 +106,7 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     func log() -> String {
-        output.text
+        collectors.withLock { $0.map(\.text).joined() }
     }
 
     /// Runs the client binary against this daemon.
@@ -172,9 +128,21 @@ final class DaemonHarness: @unchecked Sendable {
     func cleanup() async {
         if let process, process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
         }
         await emulator.shutdown()
         directory.remove()
+    }
+}
+
+/// An array behind a lock, shared with reader threads.
+final class LockedArray<Element>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var elements: [Element] = []
+
+    func withLock<T>(_ body: (inout [Element]) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&elements)
     }
 }

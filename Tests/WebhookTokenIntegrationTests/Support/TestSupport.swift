@@ -40,21 +40,21 @@ enum Shell {
     }
 
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
-            standardError: String(decoding: errData, as: UTF8.self))
+        let out = try OutputCollector(), err = try OutputCollector()
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(
+                executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                stdout: out.writeEnd, stderr: err.writeEnd)
+        } catch {
+            out.closeWriteEnd()
+            err.closeWriteEnd()
+            throw error
+        }
+        out.closeWriteEnd()
+        err.closeWriteEnd()
+        let standardOutput = out.finish(), standardError = err.finish()
+        return Result(status: child.waitForExit(), standardOutput: standardOutput, standardError: standardError)
     }
 }
 
