@@ -134,8 +134,9 @@ struct DaemonEndToEndTests {
         // Heal: a new token within the retry cap (0.5 s) plus a margin.
         harness.emulator.setBehavior(.issue)
         let healed = ContinuousClock.now
-        try await harness.waitForToken(timeout: .seconds(3))
-        #expect(healed.duration(to: .now) < .seconds(2))
+        try await harness.waitForToken(timeout: .seconds(4))
+        // Retry cap 0.5 s in the harness; the rest is margin for the suite's load on two cores.
+        #expect(healed.duration(to: .now) < .seconds(3))
         let recovered = try socketRequest(harness.socketPath, "GET", "/v1/token?format=raw").body
         #expect(recovered != first)
         #expect(harness.emulator.maximumConcurrentRequests == 1)

@@ -43,7 +43,7 @@ struct SocketAbuseTests {
         let started = ContinuousClock.now
         let response = try socketRequest(harness.socketPath, "GET", "/v1/token")
         #expect(response.status == 200)
-        #expect(started.duration(to: .now) < .seconds(1))
+        #expect(started.duration(to: .now) < .seconds(2))  // "promptly", with margin for a loaded CI machine
         idle.removeAll()
         #expect(try await harness.stop() == 0)
     }
