@@ -257,20 +257,13 @@ public final class TokenEndpointEmulator: Sendable {
     public static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Base64.encode(bytes).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-}
-
-extension String {
-    fileprivate func replacingOccurrences(of target: Character, with replacement: Character) -> String {
-        String(map { $0 == target ? replacement : $0 })
-    }
-
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        guard let first = target.first, let replacementCharacter = replacement.first else {
-            return filter { String($0) != target }
-        }
-        return replacingOccurrences(of: first, with: replacementCharacter)
+        return String(Base64.encode(bytes).compactMap { character -> Character? in
+            switch character {
+            case "+": return "-"
+            case "/": return "_"
+            case "=": return nil
+            default: return character
+            }
+        })
     }
 }

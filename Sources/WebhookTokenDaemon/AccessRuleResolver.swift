@@ -1,4 +1,5 @@
 import WebhookTokenCore
+import WebhookTokenServer
 
 #if canImport(Glibc)
 import Glibc
@@ -40,12 +41,7 @@ enum AccessRuleResolver {
     }
 
     static func groupID(_ name: String) throws -> UInt32 {
-        var entry = group()
-        var result: UnsafeMutablePointer<group>?
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, let found = result else {
-            throw UnknownPrincipal(kind: "group", name: name)
-        }
-        return UInt32(found.pointee.gr_gid)
+        guard let id = SocketFile.groupID(named: name) else { throw UnknownPrincipal(kind: "group", name: name) }
+        return id
     }
 }

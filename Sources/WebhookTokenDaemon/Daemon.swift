@@ -86,7 +86,7 @@ public enum Daemon {
                 case .fetchFailed(let failure, let status):
                     metrics.fetchFailed(failure)
                     notifier.status(status.summary())
-                case .tokenExpired(let status), .stateChanged(let status):
+                case .tokenExpired(let status):
                     notifier.status(status.summary())
                 }
             })
@@ -98,7 +98,6 @@ public enum Daemon {
             accessRule = try AccessRuleResolver.resolve(configuration.access)
         } catch {
             logger.critical("Failed to load configuration: \(error)")
-            await fetcher.shutdown()
             return DaemonExitCode.configuration
         }
         let limits = TokenSocketServer.Limits(
@@ -116,7 +115,6 @@ public enum Daemon {
             logger.critical("Failed to adopt the socket passed by systemd: \(error)")
             // The HTTP client must be shut down before it is released (AsyncHTTPClient traps in
             // debug builds otherwise, which turned this clean exit 1 into a SIGILL crash).
-            await fetcher.shutdown()
             return DaemonExitCode.failure
         }
         let server: TokenSocketServer
@@ -127,7 +125,6 @@ public enum Daemon {
                 limits: limits, access: accessRule, connections: connections, observer: metrics, logger: logger)
         } catch {
             logger.critical("Failed to listen on \(configuration.socket.path): \(error)")
-            await fetcher.shutdown()
             return DaemonExitCode.failure
         }
         if case .path(let path, _, _) = listener {
@@ -181,7 +178,6 @@ public enum Daemon {
         // 6. Clean up.
         notifier.stopping()
         await server.shutdown()
-        await fetcher.shutdown()
         if let developmentSetup {
             await developmentSetup.emulator.shutdown()
             if let directory = developmentSetup.socketDirectory { rmdir(directory) }

@@ -3,10 +3,9 @@ import WebhookTokenCore
 import WebhookTokenEndpoint
 
 /// The token endpoint client, replaceable on reload (a new `ca_file` or `timeout` needs a new
-/// HTTP client); requests already running finish on the client they started with.
+/// client); requests already running finish on the client they started with.
 final class ReloadableEndpointClient: TokenFetching {
     private let current: Mutex<TokenEndpointClient>
-    private let retired = Mutex<[TokenEndpointClient]>([])
 
     init(_ client: TokenEndpointClient) {
         self.current = Mutex(client)
@@ -18,15 +17,6 @@ final class ReloadableEndpointClient: TokenFetching {
     }
 
     func replace(with client: TokenEndpointClient) {
-        let old = current.withLock { current -> TokenEndpointClient in
-            defer { current = client }
-            return current
-        }
-        retired.withLock { $0.append(old) }
-    }
-
-    func shutdown() async {
-        let clients = retired.withLock { $0 } + [current.withLock { $0 }]
-        for client in clients { await client.shutdown() }
+        current.withLock { $0 = client }
     }
 }

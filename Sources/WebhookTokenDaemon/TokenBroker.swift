@@ -48,7 +48,6 @@ public final class TokenBroker: Sendable {
         case tokenObtained(BrokerStatus, first: Bool)
         case fetchFailed(FetchFailure, BrokerStatus)
         case tokenExpired(BrokerStatus)
-        case stateChanged(BrokerStatus)
     }
 
     /// The first fetch was refused permanently: the daemon cannot do its job until reconfigured.
@@ -299,7 +298,7 @@ public final class TokenBroker: Sendable {
                 detail: "could not obtain a new token: \(failure)", retryAfterSeconds: max(1, Int(status.nextFetchInSeconds ?? 1)))
             for waiter in waiters { waiter.resume(returning: answer) }
             onEvent(.fetchFailed(failure, status))
-            if case .failure(let failure) = result, failure.isPermanent, first, exitOnInitialPermanentFailure {
+            if failure.isPermanent, first, exitOnInitialPermanentFailure {
                 throw InitialFetchRejected(failure: failure)
             }
         }

@@ -57,9 +57,6 @@ public final class TokenEndpointClient: TokenFetching {
         self.timeout = timeout
     }
 
-    /// Nothing outlives a fetch; kept for symmetry with other clients' lifecycles.
-    public func shutdown() async {}
-
     public func fetch(_ request: TokenRequest, scope: String) async -> Result<IssuedToken, FetchFailure> {
         let httpClient = HTTPClient(
             eventLoopGroup: eventLoopGroup, configuration: configuration, backgroundActivityLogger: Self.silentLogger)

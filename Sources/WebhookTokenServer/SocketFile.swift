@@ -107,11 +107,16 @@ public struct SocketFile: Sendable {
     /// A group name or numeric id to a gid.
     public static func resolveGroup(_ group: String) throws(Problem) -> UInt32 {
         if let id = UInt32(group) { return id }
+        guard let id = groupID(named: group) else { throw .unknownGroup(group) }
+        return id
+    }
+
+    /// The gid of a group by name, from the system's group database (NSS).
+    public static func groupID(named name: String) -> UInt32? {
         var entry = group_struct()
         var result: UnsafeMutablePointer<group_struct>?
         var buffer = [CChar](repeating: 0, count: 16_384)
-        let code = getgrnam_r(group, &entry, &buffer, buffer.count, &result)
-        guard code == 0, let found = result else { throw .unknownGroup(group) }
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, let found = result else { return nil }
         return UInt32(found.pointee.gr_gid)
     }
 

@@ -121,32 +121,21 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             if case .unavailable = answer, serving.isAwaitingFirstToken {
                 // The daemon has just started (perhaps by this very connection, through socket
                 // activation): wait for the first token rather than send the consumer away.
-                let raw = Self.wantsRaw(head, query)
                 let serving = self.serving
-                let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
-                promise.completeWithTask { await serving.firstToken() }
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { answer in
-                    let (handler, context) = loopBound.value
-                    handler.respond(context: context, head: head, answer: answer, raw: raw)
+                return respondLater(context: context, head: head, raw: Self.wantsRaw(head, query)) {
+                    await serving.firstToken()
                 }
-                return
             }
             respond(context: context, head: head, answer: answer, raw: Self.wantsRaw(head, query))
         case "/v1/token/refresh":
             guard head.method == .POST else {
                 return methodNotAllowed(context: context, head: head, allowed: "POST")
             }
-            let raw = Self.wantsRaw(head, query)
-            let serving = self.serving
-            let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
             readPeer(context: context)
             let peerUID = peer?.uid
-            promise.completeWithTask { await serving.refreshToken(peerUID: peerUID) }
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            promise.futureResult.whenSuccess { answer in
-                let (handler, context) = loopBound.value
-                handler.respond(context: context, head: head, answer: answer, raw: raw)
+            let serving = self.serving
+            respondLater(context: context, head: head, raw: Self.wantsRaw(head, query)) {
+                await serving.refreshToken(peerUID: peerUID)
             }
         case "/metrics":
             guard head.method == .GET || head.method == .HEAD else {
@@ -204,6 +193,21 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     // MARK: - Responses
+
+    /// Answers with a token that takes a while to come (a refresh, the first fetch). The HTTP
+    /// pipeline holds any pipelined requests back until this response ends.
+    private func respondLater(
+        context: ChannelHandlerContext, head: HTTPRequestHead, raw: Bool,
+        _ answer: @escaping @Sendable () async -> TokenAnswer
+    ) {
+        let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
+        promise.completeWithTask(answer)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { answer in
+            let (handler, context) = loopBound.value
+            handler.respond(context: context, head: head, answer: answer, raw: raw)
+        }
+    }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, answer: TokenAnswer, raw: Bool) {
         switch answer {

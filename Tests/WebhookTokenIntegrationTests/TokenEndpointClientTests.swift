@@ -26,11 +26,9 @@ struct TokenEndpointClientTests {
         do {
             try await body(emulator, client, endpoint)
         } catch {
-            await client.shutdown()
             await emulator.shutdown()
             throw error
         }
-        await client.shutdown()
         await emulator.shutdown()
     }
 
@@ -123,7 +121,6 @@ struct TokenEndpointClientTests {
         let client = try TokenEndpointClient(caFile: TestCertificates.shared.caCertificate, timeout: .seconds(2))
         let endpoint = Configuration.Endpoint(tokenURL: try TokenURL(parsing: "https://127.0.0.1:\(port)/t"))
         let failure = try #require(await fetch(client, endpoint).failureValue)
-        await client.shutdown()
         #expect(failure.kind == .connectionRefused, "\(failure)")
         #expect(failure.severity == .transient)
     }
