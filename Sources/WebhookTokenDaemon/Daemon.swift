@@ -113,8 +113,6 @@ public enum Daemon {
             }
         } catch {
             logger.critical("Failed to adopt the socket passed by systemd: \(error)")
-            // The HTTP client must be shut down before it is released (AsyncHTTPClient traps in
-            // debug builds otherwise, which turned this clean exit 1 into a SIGILL crash).
             return DaemonExitCode.failure
         }
         let server: TokenSocketServer
@@ -130,8 +128,8 @@ public enum Daemon {
         if case .path(let path, _, _) = listener {
             logger.info("Listening", metadata: ["socket": "\(path)", "mode": "\(String(configuration.socket.mode, radix: 8))"])
         }
-        if let developmentSetup {
-            announceDevelopmentMode(socketPath: configuration.socket.path, tokenURL: configuration.endpoint.tokenURL, emulator: developmentSetup.emulator)
+        if options.developmentMode {
+            announceDevelopmentMode(socketPath: configuration.socket.path, tokenURL: configuration.endpoint.tokenURL)
         }
 
         // 5. Services: renewal, serving, reload on SIGHUP, watchdog; SIGTERM/SIGINT stop them gracefully.
@@ -186,7 +184,7 @@ public enum Daemon {
         return exitCode
     }
 
-    private static func announceDevelopmentMode(socketPath: String, tokenURL: TokenURL, emulator: TokenEndpointEmulator) {
+    private static func announceDevelopmentMode(socketPath: String, tokenURL: TokenURL) {
         printError("""
             webhook-tokend dev mode: tokens come from an emulated endpoint at \(tokenURL)
             The socket is \(socketPath). Try, from another terminal:
