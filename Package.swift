@@ -45,6 +45,10 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // The socket API's wire vocabulary (error codes, headers), shared by the daemon and the
+        // Glibc-only client so that they cannot drift. No dependencies.
+        .target(name: "WebhookTokenProtocol", swiftSettings: strictSettings),
+
         // MARK: I/O layers
         .systemLibrary(
             name: "CSystemd",
@@ -77,6 +81,7 @@ let package = Package(
             name: "WebhookTokenServer",
             dependencies: [
                 "WebhookTokenCore",
+                "WebhookTokenProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -102,6 +107,7 @@ let package = Package(
             name: "WebhookTokenDaemon",
             dependencies: [
                 "WebhookTokenCore",
+                "WebhookTokenProtocol",
                 "WebhookTokenEndpoint",
                 "WebhookTokenServer",
                 "WebhookTokenSystemd",
@@ -135,6 +141,7 @@ let package = Package(
         // only an error message looks up a group name).
         .executableTarget(
             name: "webhook-token",
+            dependencies: ["WebhookTokenProtocol"],
             swiftSettings: strictSettings,
             linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld", "-Xlinker", "--strip-all"])]
         ),
@@ -153,6 +160,19 @@ let package = Package(
             dependencies: [
                 "WebhookTokenCore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The production renewal driver on a manual clock, without sockets or processes.
+        .testTarget(
+            name: "WebhookTokenDaemonTests",
+            dependencies: [
+                "WebhookTokenCore",
+                "WebhookTokenDaemon",
+                "WebhookTokenEndpoint",
+                "WebhookTokenServer",
+                "WebhookTokenProtocol",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -55,6 +55,12 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
                 handler.resetConnection(context: context)
                 emulator.requestFinished()
             }
+        case .delayed(let status, let headers, let body, let delay):
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(delay))) {
+                let (handler, context) = loopBound.value
+                handler.act(.answer(status: status, headers: headers, body: body), context: context, head: head)
+            }
         case .drip(let body, let interval):
             writeHead(context: context, status: 200, headers: [], contentLength: body.utf8.count)
             context.flush()
@@ -74,11 +80,14 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
         }
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: [byte])))), promise: nil)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let nanoseconds = Int64(interval.components.seconds) * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000
-        context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+        context.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(interval))) {
             let (handler, context) = loopBound.value
             handler.drip(remaining.dropFirst(), interval: interval, context: context)
         }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     private func writeHead(context: ChannelHandlerContext, status: Int, headers extra: [TokenEndpointEmulator.Header], contentLength: Int) {

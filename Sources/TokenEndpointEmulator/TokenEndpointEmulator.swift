@@ -49,6 +49,11 @@ public final class TokenEndpointEmulator: Sendable {
         case drip(interval: Duration)
         /// A 200 `application/json` answer larger than any token response may be.
         case oversized
+        /// Mint the token at once (its lifetime starts now), but send the answer this much later:
+        /// a slow endpoint or network, which the daemon must not let stretch the token's life.
+        case issueDelayed(by: Duration)
+        /// Issue a token, and answer with this raw JSON text as `scope` (`nil` to omit it).
+        case issueWithScope(String?)
     }
 
     public struct Header: Sendable, Equatable {
@@ -173,6 +178,7 @@ public final class TokenEndpointEmulator: Sendable {
         case reset
         case resetMidResponse(body: String)
         case drip(body: String, interval: Duration)
+        case delayed(status: Int, headers: [Header], body: String, delay: Duration)
     }
 
     func decide(method: String, authorization: String?, contentType: String?, body: String) -> Decision {
@@ -193,7 +199,7 @@ public final class TokenEndpointEmulator: Sendable {
             case .oversized:
                 let padding = String(repeating: "x", count: TokenResponse.maximumBodySize + 1024)
                 return .answer(status: 200, headers: [], body: #"{"access_token":"\#(padding)","token_type":"Bearer","expires_in":3600}"#)
-            case .issue, .issueWithExpiresIn, .resetMidResponse, .drip:
+            case .issue, .issueWithExpiresIn, .resetMidResponse, .drip, .issueDelayed, .issueWithScope:
                 break
             }
             guard let (clientID, secret) = Self.decodeBasic(authorization), clientID == options.clientID,
@@ -219,13 +225,16 @@ public final class TokenEndpointEmulator: Sendable {
             var expiresText = String(options.expiresIn)
             if case .issueWithExpiresIn(let raw) = state.behavior { expiresText = raw ?? "" }
             let expiresField = expiresText.isEmpty ? "" : #","expires_in":\#(expiresText)"#
-            let json = #"{"access_token":"\#(token)","token_type":"Bearer"\#(expiresField),"scope":\#(JSONText.string(scope))}"#
+            var scopeField = #","scope":\#(JSONText.string(scope))"#
+            if case .issueWithScope(let raw) = state.behavior { scopeField = raw.map { #","scope":\#($0)"# } ?? "" }
+            let json = #"{"access_token":"\#(token)","token_type":"Bearer"\#(expiresField)\#(scopeField)}"#
             if let seconds = Int(expiresText), seconds > 0 {
                 state.issued.append(IssuedRecord(token: token, expiresIn: seconds, issuedAt: .now))
             }
             switch state.behavior {
             case .resetMidResponse: return .resetMidResponse(body: json)
             case .drip(let interval): return .drip(body: json, interval: interval)
+            case .issueDelayed(let delay): return .delayed(status: 200, headers: [], body: json, delay: delay)
             default: return .answer(status: 200, headers: [], body: json)
             }
         }

@@ -1,47 +1,55 @@
+import Logging
 import WebhookTokenCore
 import WebhookTokenServer
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Turns `[access]` user and group names into the numeric ids the kernel reports for peers.
-enum AccessRuleResolver {
-    struct UnknownPrincipal: Error, CustomStringConvertible {
-        let kind: String
-        let name: String
-        var description: String { "[access]: the \(kind) \"\(name)\" does not exist on this host" }
+/// Turns the names in the configuration — `[access]` users and groups, the socket's group — into
+/// the numeric ids the kernel reports, at start-up, on reload and in `--check-config` alike.
+struct AccessRuleResolver {
+    /// What the names resolve to.
+    struct Resolved: Equatable {
+        var rule: PeerAccessRule
+        var socketGroupID: UInt32?
     }
 
-    static func resolve(_ policy: AccessPolicy) throws -> PeerAccessRule {
+    static func resolve(_ configuration: Configuration) throws(AccountLookup.Problem) -> Resolved {
         var users = Set<UInt32>(), groups = Set<UInt32>()
-        for principal in policy.allowedUsers {
+        for principal in configuration.access.allowedUsers {
             switch principal {
             case .id(let id): users.insert(id)
-            case .name(let name): users.insert(try userID(name))
+            case .name(let name): users.insert(try AccountLookup.userID(named: name))
             }
         }
-        for principal in policy.allowedGroups {
+        for principal in configuration.access.allowedGroups {
             switch principal {
             case .id(let id): groups.insert(id)
-            case .name(let name): groups.insert(try groupID(name))
+            case .name(let name): groups.insert(try AccountLookup.groupID(named: name))
             }
         }
-        return PeerAccessRule(allowedUserIDs: users, allowedGroupIDs: groups)
-    }
-
-    static func userID(_ name: String) throws -> UInt32 {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, let found = result else {
-            throw UnknownPrincipal(kind: "user", name: name)
+        let socketGroupID = try configuration.socket.group.map { name throws(AccountLookup.Problem) in
+            try AccountLookup.groupID(named: name)
         }
-        return UInt32(found.pointee.pw_uid)
+        return Resolved(rule: PeerAccessRule(allowedUserIDs: users, allowedGroupIDs: groups), socketGroupID: socketGroupID)
     }
 
-    static func groupID(_ name: String) throws -> UInt32 {
-        guard let id = SocketFile.groupID(named: name) else { throw UnknownPrincipal(kind: "group", name: name) }
-        return id
+    /// Resolves, retrying a failed lookup (not an unknown name) with a doubling delay — at boot
+    /// the user database may be a network service that is not up yet. Throws the last problem.
+    static func resolveRetrying(
+        _ configuration: Configuration, attempts: Int = 6, firstDelay: Duration = .milliseconds(500), logger: Logger
+    ) async throws(AccountLookup.Problem) -> Resolved {
+        var delay = firstDelay
+        var attempt = 1
+        while true {
+            do {
+                return try resolve(configuration)
+            } catch {
+                guard error.isTransient, attempt < attempts else { throw error }
+                logger.warning("User or group lookup failed; retrying", metadata: [
+                    "error": "\(error)", "retry_in_s": "\(delay.seconds)",
+                ])
+                await sleepOnEventLoop(for: delay)
+                delay *= 2
+                attempt += 1
+            }
+        }
     }
 }

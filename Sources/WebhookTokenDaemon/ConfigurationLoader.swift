@@ -58,7 +58,7 @@ public enum ConfigurationLoader {
             if credentialExists {
                 throw problem("credentials.client_secret_file", "both client_secret_file and the systemd credential \(SecretSource.credentialName) are present; exactly one secret source must be used (under systemd, drop client_secret_file and use LoadCredential=)")
             }
-            let (contents, _) = try readProtectedFile(secretPath, configFile: path, role: "client secret file", key: "credentials.client_secret_file", refuseWorldReadable: true)
+            let (contents, _) = try readProtectedFile(secretPath, configFile: path, role: "client secret file", key: "credentials.client_secret_file", refuseGroupOrOtherReadable: true)
             let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: secretPath, configFile: path)
             return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "file \(secretPath)")
         case .systemdCredential(let name):
@@ -84,10 +84,11 @@ public enum ConfigurationLoader {
         return secret
     }
 
-    /// Reads a small regular file, refusing one that is writable by group or others.
+    /// Reads a small regular file, refusing one that is owned by anyone but root or the daemon's
+    /// user, or writable by group or others (and, for a secret, readable by them).
     static func readProtectedFile(
         _ path: String, configFile: String, role: String, key: String? = nil, checkMode: Bool = true,
-        refuseWorldReadable: Bool = false
+        refuseGroupOrOtherReadable: Bool = false
     ) throws(ConfigurationError) -> (String, mode_t) {
         func fail(_ text: String) -> ConfigurationError {
             ConfigurationError(.init(file: configFile, key: key, problem: .file(text)))
@@ -101,11 +102,17 @@ public enum ConfigurationLoader {
         guard fstat(fd, &info) == 0 else { throw fail("cannot stat the \(role) \(path): \(String(cString: strerror(errno)))") }
         guard info.st_mode & S_IFMT == S_IFREG else { throw fail("the \(role) \(path) is not a regular file") }
         let mode = info.st_mode & 0o7777
+        // Whoever owns a file can rewrite it: only root and the daemon's own user may.
+        if checkMode && info.st_uid != 0 && info.st_uid != geteuid() {
+            throw fail("the \(role) \(path) is owned by uid \(info.st_uid), neither root nor the daemon's user (uid \(geteuid())); refusing it — run chown root \(path)")
+        }
         if checkMode && mode & 0o022 != 0 {
             throw fail("the \(role) \(path) is writable by group or others (mode \(octal(mode))); refusing it — run chmod go-w \(path)")
         }
-        if checkMode && refuseWorldReadable && mode & 0o004 != 0 {
-            throw fail("the \(role) \(path) is readable by everyone (mode \(octal(mode))); refusing it — run chmod o-r \(path)")
+        // A secret readable by the file's group is readable by every consumer when that group is
+        // the socket's (the unit's Group=webhook-token): only its owner may read it.
+        if checkMode && refuseGroupOrOtherReadable && mode & 0o044 != 0 {
+            throw fail("the \(role) \(path) is readable by group or others (mode \(octal(mode))); refusing it — run chmod 600 \(path)")
         }
         guard Int(info.st_size) <= maximumFileSize else { throw fail("the \(role) \(path) is larger than 1 MiB") }
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)

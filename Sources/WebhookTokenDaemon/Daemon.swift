@@ -39,8 +39,7 @@ public enum Daemon {
             do {
                 var configuration = try ConfigurationLoader.load(
                     path: options.configurationPath, environment: Environment.current, checkOnly: options.checkConfiguration)
-                if let socketPath = options.socketPath { configuration.configuration.socket.path = socketPath }
-                if let level = options.logLevel { configuration.configuration.logging.level = level }
+                options.applyOverrides(to: &configuration.configuration)
                 loaded = configuration
             } catch {
                 printError("webhook-tokend: Failed to load configuration:\n\(error)")
@@ -48,6 +47,12 @@ public enum Daemon {
             }
         }
         if options.checkConfiguration {
+            do {
+                _ = try AccessRuleResolver.resolve(loaded.configuration)
+            } catch {
+                printError("webhook-tokend: Failed to load configuration:\n\(loaded.path): \(error)")
+                return error.isTransient ? DaemonExitCode.temporaryFailure : DaemonExitCode.configuration
+            }
             print(loaded.configuration.renderedTOML(), terminator: "")
             print("# configuration OK; client secret from \(loaded.secretOrigin)")
             return DaemonExitCode.success
@@ -93,23 +98,25 @@ public enum Daemon {
         notifier.status("waiting for first token: request in flight")
 
         // 4. The socket: adopted from systemd, or bound here; guarded by the access rule and limits.
-        let accessRule: PeerAccessRule
+        let names: AccessRuleResolver.Resolved
         do {
-            accessRule = try AccessRuleResolver.resolve(configuration.access)
+            names = try await AccessRuleResolver.resolveRetrying(configuration, logger: logger)
         } catch {
             logger.critical("Failed to load configuration: \(error)")
-            return DaemonExitCode.configuration
+            return error.isTransient ? DaemonExitCode.temporaryFailure : DaemonExitCode.configuration
         }
+        let accessRule = SharedAccessRule(names.rule)
         let limits = TokenSocketServer.Limits(
-            maximumConnections: configuration.socket.maximumConnections, headerTimeout: configuration.socket.headerTimeout,
-            idleTimeout: configuration.socket.idleTimeout)
+            maximumConnections: configuration.socket.maximumConnections,
+            maximumConnectionsPerUser: configuration.socket.maximumConnectionsPerUser,
+            headerTimeout: configuration.socket.headerTimeout, idleTimeout: configuration.socket.idleTimeout)
         let listener: TokenSocketServer.Listener
         do {
             if let fd = try SocketActivation.listeningSocket() {
                 logger.info("Using the socket passed by systemd", metadata: ["fd": "\(fd)"])
                 listener = .descriptor(fd)
             } else {
-                listener = .path(configuration.socket.path, mode: configuration.socket.mode, group: configuration.socket.group)
+                listener = .path(configuration.socket.path, mode: configuration.socket.mode, groupID: names.socketGroupID)
             }
         } catch {
             logger.critical("Failed to adopt the socket passed by systemd: \(error)")
@@ -132,19 +139,20 @@ public enum Daemon {
             announceDevelopmentMode(socketPath: configuration.socket.path, tokenURL: configuration.endpoint.tokenURL)
         }
 
-        // 5. Services: renewal, serving, reload on SIGHUP, watchdog; SIGTERM/SIGINT stop them gracefully.
+        // 5. Services: serving, reload on SIGHUP, watchdog, renewal. SIGTERM/SIGINT stop them
+        // gracefully in reverse order: renewal first (STOPPING=1; every waiting consumer is
+        // answered), the socket server last (in-flight requests finish, the socket is removed).
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: RenewalService(broker: broker, fetcher: fetcher, notifier: notifier),
-                  successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
-                  serviceName: "renewal"),
             .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
-                  failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "socket-server"),
+                  failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "socket-server")
         ]
         if !options.developmentMode {
             services.append(.init(
-                service: ReloadService(signals: hangups, configurationPath: options.configurationPath, broker: broker,
-                                       fetcher: fetcher, notifier: notifier, logger: logger, current: loaded),
+                service: ReloadService(signals: hangups, configurationPath: options.configurationPath,
+                                       options: options, broker: broker,
+                                       fetcher: fetcher, access: accessRule, notifier: notifier, logger: logger,
+                                       current: loaded, currentNames: names),
                 successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "reload"))
         }
@@ -156,6 +164,10 @@ public enum Daemon {
                 successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "watchdog"))
         }
+        services.append(.init(
+            service: RenewalService(broker: broker, fetcher: fetcher, notifier: notifier),
+            successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "renewal"))
         var groupLogger = logger
         groupLogger.logLevel = .warning
         let group = ServiceGroup(configuration: .init(
@@ -173,9 +185,7 @@ public enum Daemon {
             exitCode = DaemonExitCode.failure
         }
 
-        // 6. Clean up.
-        notifier.stopping()
-        await server.shutdown()
+        // 6. Clean up (the services have stopped, and the socket server removed its socket).
         if let developmentSetup {
             await developmentSetup.emulator.shutdown()
             if let directory = developmentSetup.socketDirectory { rmdir(directory) }

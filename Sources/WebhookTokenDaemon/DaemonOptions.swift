@@ -1,3 +1,5 @@
+import WebhookTokenCore
+
 /// What the command line asked the daemon to do.
 public struct DaemonOptions: Sendable {
     public var configurationPath: String
@@ -25,6 +27,15 @@ public struct DaemonOptions: Sendable {
     }
 }
 
+extension DaemonOptions {
+    /// What the command line says over the configuration file (`--socket`, `--log-level`): at
+    /// start-up and on every reload alike, so that a reload does not take them for changes.
+    func applyOverrides(to configuration: inout Configuration) {
+        if let socketPath { configuration.socket.path = socketPath }
+        if let logLevel { configuration.logging.level = logLevel }
+    }
+}
+
 /// Exit statuses, from sysexits(3) where one fits.
 public enum DaemonExitCode {
     public static let success: Int32 = 0
@@ -34,4 +45,7 @@ public enum DaemonExitCode {
     /// token endpoint refuses the very first request permanently (`invalid_client`, …): only a
     /// changed configuration can help, so systemd should not restart (`RestartPreventExitStatus=78`).
     public static let configuration: Int32 = 78
+    /// EX_TEMPFAIL: something the configuration names could not be checked yet (the user
+    /// database did not answer a lookup): a restart is expected to succeed.
+    public static let temporaryFailure: Int32 = 75
 }

@@ -13,6 +13,7 @@ struct SocketAPI: TokenServing {
     func refreshToken(peerUID: UInt32?) async -> TokenAnswer { await broker.refreshToken(peerUID: peerUID) }
     func statusJSON() -> String { broker.statusJSON() }
     func statusText() -> String { broker.statusText() }
+    func shutdown() { broker.shutdown() }
 
     func metricsText() -> String {
         metrics.render(status: broker.status(), openConnections: connections.current)

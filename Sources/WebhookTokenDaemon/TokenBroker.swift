@@ -3,44 +3,35 @@ import Synchronization
 public import WebhookTokenCore
 public import WebhookTokenEndpoint
 public import WebhookTokenServer
+import WebhookTokenProtocol
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Holds the token, drives its renewal, and answers the socket server.
+/// Drives the renewal state machine and answers the socket server.
 ///
-/// The renewal *decisions* are the pure ``RenewalStateMachine``'s; the broker supplies it with the
-/// time (`ContinuousClock`, which counts through suspend), jitter, and the outcomes of real token
-/// requests, and carries out its actions. Readers never wait for renewal: the token being served
-/// is an immutable ``PresentedToken`` swapped in under a short lock when a new one arrives.
+/// A thin driver: every renewal decision and every piece of renewal state — the held token, the
+/// schedule, the consumers waiting for a fetch, expiry reporting, shutdown — is the pure
+/// ``RenewalStateMachine``'s. The broker feeds it the time (an injected ``BrokerClock``), jitter (an
+/// injected random source) and the outcomes of real token requests, and carries out what it
+/// returns: fetch, sleep, resume waiters, log, notify. Readers never wait for renewal: serving
+/// takes a short lock to read the held token, which is swapped in whole when a new one arrives.
 public final class TokenBroker: Sendable {
+    typealias Machine = RenewalStateMachine<ContinuousClock.Instant, CheckedContinuation<TokenAnswer, Never>>
+
     /// Everything that changes, behind one lock that is never held across an `await`.
     struct State {
-        var machine: RenewalStateMachine<ContinuousClock.Instant>
-        var presented: Presented?
+        var machine: Machine
         var request: TokenRequest
         var endpoint: Configuration.Endpoint
-        /// Refresh callers waiting for the outcome of the next fetch.
-        var refreshWaiters: [CheckedContinuation<TokenAnswer, Never>] = []
-        /// Whether the loop has noticed that the held token stopped being servable.
-        var expiryReported = false
-        /// A reload began a fetch in the machine; the loop is to carry it out when it wakes.
-        var pendingStart = false
-        /// What the renewal loop is doing, for the watchdog's liveness check.
-        var loopActivity: LoopActivity = .starting
+        /// Where the renewal loop is, on the uptime clock, for the watchdog's liveness check.
+        var liveness: Liveness = .starting
     }
 
-    enum LoopActivity {
+    /// The renewal loop's position on ``BrokerClock/uptime``: not renewal state, but the
+    /// driver's own heartbeat, on the clock that stops during suspend — so that the watchdog does
+    /// not take the time a machine slept for a hung loop.
+    enum Liveness {
         case starting
-        case fetching(since: ContinuousClock.Instant)
-        case waiting(until: ContinuousClock.Instant)
-    }
-
-    /// The token as served, with the instant it stops being served.
-    struct Presented: Sendable {
-        let held: HeldToken<ContinuousClock.Instant>
-        let presentation: PresentedToken
+        case fetching(sinceUptime: Duration)
+        case sleeping(untilUptime: Duration)
     }
 
     /// Something the daemon wants to hear about: systemd status, readiness, metrics.
@@ -50,7 +41,7 @@ public final class TokenBroker: Sendable {
         case tokenExpired(BrokerStatus)
     }
 
-    /// The first fetch was refused permanently: the daemon cannot do its job until reconfigured.
+    /// The first token was refused permanently: the daemon cannot do its job until reconfigured.
     public struct InitialFetchRejected: Error, CustomStringConvertible {
         public let failure: FetchFailure
         public var description: String {
@@ -58,18 +49,27 @@ public final class TokenBroker: Sendable {
         }
     }
 
+    /// The longest the loop sleeps before it looks at the suspend-aware clock again. Timers run on
+    /// a clock that stops during suspend: after a resume, a renewal due during the suspend
+    /// happens within this time even when no consumer asks (one extra wakeup a minute at most).
+    public static let maximumSleepSlice = Duration.seconds(60)
+
     private let state: Mutex<State>
     private let wake = WakeSignal()
-    private let clock = ContinuousClock()
+    private let clock: any BrokerClock
+    private let random: @Sendable () -> Double
     private let logger: Logger
     private let onEvent: @Sendable (Event) -> Void
     private let exitOnInitialPermanentFailure: Bool
 
     public init(
         endpoint: Configuration.Endpoint, request: TokenRequest, policy: RenewalPolicy, logger: Logger,
+        clock: any BrokerClock = SystemBrokerClock(), random: @escaping @Sendable () -> Double = { .random(in: 0..<1) },
         exitOnInitialPermanentFailure: Bool = true, onEvent: @escaping @Sendable (Event) -> Void = { _ in }
     ) {
-        self.state = Mutex(State(machine: RenewalStateMachine(policy: policy), request: request, endpoint: endpoint))
+        self.state = Mutex(State(machine: Machine(policy: policy), request: request, endpoint: endpoint))
+        self.clock = clock
+        self.random = random
         self.logger = logger
         self.onEvent = onEvent
         self.exitOnInitialPermanentFailure = exitOnInitialPermanentFailure
@@ -79,58 +79,81 @@ public final class TokenBroker: Sendable {
 
     public func currentToken() -> TokenAnswer {
         let now = clock.now
-        if let presented = state.withLock({ $0.presented }), presented.held.isServable(at: now) {
-            return .token(presented.presentation, secondsLeft: presented.held.secondsLeft(at: now))
+        if let held = state.withLock({ $0.machine.servableToken(at: now) }) {
+            return .token(held.presentation, secondsLeft: held.secondsLeft(at: now))
         }
-        return unavailable(now: now)
+        return unavailable(now: now, failure: nil)
     }
 
     /// Why there is no token, and when to ask again. Also wakes the renewal loop: after a
-    /// suspend its timer may not have fired yet, and it must renew at once.
-    private func unavailable(now: ContinuousClock.Instant) -> TokenAnswer {
+    /// suspend it may still be sleeping out a slice, and it must renew at once.
+    private func unavailable(now: ContinuousClock.Instant, failure: FetchFailure?) -> TokenAnswer {
         wake.signal()
         let status = self.status(now: now)
         let retryAfter = max(1, Int(min(status.nextFetchInSeconds ?? 1, 300)))
-        return .unavailable(detail: "no valid token: \(status.summary())", retryAfterSeconds: retryAfter)
+        let reason = failure.map { "could not obtain a new token: \($0)" } ?? "no valid token: \(status.summary())"
+        return .unavailable(code: .noValidToken, detail: reason, retryAfterSeconds: retryAfter)
     }
 
     public func refreshToken(peerUID: UInt32?) async -> TokenAnswer {
-        let now = clock.now
-        let decision = state.withLock { $0.machine.refreshRequested(now: now, requester: peerUID) }
-        switch decision {
-        case .rateLimited:
-            logger.debug("Refresh request answered with the current token (rate-limited)")
-            return currentToken()
-        case .fetchScheduled, .joinInFlight:
-            return await withCheckedContinuation { continuation in
-                state.withLock { $0.refreshWaiters.append(continuation) }
-                if decision == .fetchScheduled {
-                    logger.info("Token refresh requested by a consumer")
-                }
+        await withCheckedContinuation { continuation in
+            let now = clock.now
+            let decision = state.withLock {
+                $0.machine.refreshRequested(now: now, requester: peerUID, waiter: continuation)
+            }
+            switch decision {
+            case .fetchScheduled:
+                logger.info("Token refresh requested by a consumer", metadata: ["peer.uid": "\(peerUID.map(String.init) ?? "-")"])
                 wake.signal()
+            case .joinedInFlight:
+                break
+            case .answerNow(let answer, let reason):
+                logger.debug("Refresh request answered without a fetch", metadata: ["reason": "\(reason.rawValue)"])
+                continuation.resume(returning: self.answer(answer, now: now, refreshSkipped: reason))
             }
         }
     }
 
-    /// Whether the first token request is running and has not failed yet.
+    /// Whether the first token request has not ended yet.
     public var isAwaitingFirstToken: Bool {
-        state.withLock { Self.awaitingFirstToken($0.machine) }
+        state.withLock { $0.machine.isAwaitingFirstToken }
     }
 
-    private static func awaitingFirstToken(_ machine: RenewalStateMachine<ContinuousClock.Instant>) -> Bool {
-        machine.lastSuccessEpochSeconds == nil && machine.consecutiveFailures == 0
-    }
-
-    /// Waits for the first token request's outcome (joining the waiters of that fetch), or answers
-    /// at once if it is already over.
+    /// Waits for the first token request's outcome, or answers at once if it is already over.
     public func firstToken() async -> TokenAnswer {
-        await withCheckedContinuation { (continuation: CheckedContinuation<TokenAnswer, Never>) in
-            let joined = state.withLock { state -> Bool in
-                guard Self.awaitingFirstToken(state.machine) else { return false }
-                state.refreshWaiters.append(continuation)
-                return true
+        await withCheckedContinuation { continuation in
+            let now = clock.now
+            if let answer = state.withLock({ $0.machine.firstTokenRequested(now: now, waiter: continuation) }) {
+                continuation.resume(returning: self.answer(answer, now: now))
             }
-            if !joined { continuation.resume(returning: currentToken()) }
+        }
+    }
+
+    /// Answers every waiting consumer (`503 shutting_down`), refuses new waits, and ends the loop.
+    public func shutdown() {
+        let waiters = state.withLock { $0.machine.shutdown() }
+        let answer = answer(.shuttingDown, now: clock.now)
+        for waiter in waiters { waiter.resume(returning: answer) }
+        wake.signal()
+    }
+
+    /// The machine's answer as the socket serves it.
+    private func answer(
+        _ answer: Machine.Answer, now: ContinuousClock.Instant,
+        refreshSkipped: Machine.NoFetchReason? = nil
+    ) -> TokenAnswer {
+        switch answer {
+        case .token(let held):
+            let note = refreshSkipped.map { TokenAnswer.RefreshNote(code: $0.rawValue, detail: nil) }
+            return .token(held.presentation, secondsLeft: held.secondsLeft(at: now), refresh: note)
+        case .tokenAfterFailedRefresh(let held, let failure):
+            return .token(
+                held.presentation, secondsLeft: held.secondsLeft(at: now),
+                refresh: .init(code: failure.kind.rawValue, detail: failure.description))
+        case .unavailable(let failure):
+            return unavailable(now: now, failure: failure)
+        case .shuttingDown:
+            return .unavailable(code: .shuttingDown, detail: "the daemon is stopping", retryAfterSeconds: 1)
         }
     }
 
@@ -140,8 +163,11 @@ public final class TokenBroker: Sendable {
     public func status() -> BrokerStatus { status(now: clock.now) }
 
     private func status(now: ContinuousClock.Instant) -> BrokerStatus {
-        state.withLock { state in
-            BrokerStatus(machine: state.machine, now: now, epochSeconds: Self.epochSeconds(), tokenURL: state.endpoint.tokenURL.description)
+        let epochSeconds = clock.epochSeconds
+        return state.withLock { state in
+            BrokerStatus(
+                machine: state.machine, now: now, epochSeconds: epochSeconds,
+                tokenURL: state.endpoint.tokenURL.description)
         }
     }
 
@@ -150,52 +176,52 @@ public final class TokenBroker: Sendable {
     /// Applies a reloaded configuration. The current token keeps being served; a changed endpoint
     /// or credential makes the loop fetch a new one now.
     public func reconfigure(endpoint: Configuration.Endpoint, request: TokenRequest, policy: RenewalPolicy) {
-        let now = clock.now
-        let refetch = state.withLock { state -> Bool in
-            let changed = state.endpoint != endpoint || state.request.credentialFingerprint != request.credentialFingerprint
+        let (refetch, wakeLoop) = state.withLock { state -> (Bool, Bool) in
+            let changed =
+                state.endpoint != endpoint || state.request.credentialFingerprint != request.credentialFingerprint
             state.endpoint = endpoint
             state.request = request
-            if state.machine.reconfigure(policy: policy, refetch: changed, now: now) != nil {
-                // The machine began a fetch; the loop picks it up as its next action.
-                state.pendingStart = true
-            }
-            return changed
+            return (changed, state.machine.reconfigure(policy: policy, refetch: changed))
         }
         logger.info("Configuration reloaded", metadata: ["refetch": "\(refetch)"])
-        if refetch { wake.signal() }
+        if wakeLoop { wake.signal() }
     }
 
     // MARK: - Liveness
 
     /// Whether the renewal loop is making progress: a fetch has not outlived its timeout by more
-    /// than `slack`, and a wait has not overslept its deadline by more than `slack`. An endpoint
-    /// outage is *not* a hang: a failing loop still cycles through fetch and wait.
+    /// than `slack`, and a sleep has not overslept by more than `slack` — both on the uptime
+    /// clock, so a suspend does not count. An endpoint outage is *not* a hang: a failing loop
+    /// still cycles through fetch and wait.
     public func renewalLoopIsAlive(slack: Duration = .seconds(30)) -> Bool {
-        let now = clock.now
+        let uptime = clock.uptime
         return state.withLock { state in
-            switch state.loopActivity {
+            switch state.liveness {
             case .starting:
                 return true
             case .fetching(let since):
-                return since.duration(to: now) < state.endpoint.timeout + slack
-            case .waiting(let until):
-                return until.duration(to: now) < slack
+                return uptime - since < state.endpoint.timeout + slack
+            case .sleeping(let until):
+                return uptime - until < slack
             }
         }
     }
 
     // MARK: - The renewal loop
 
-    /// Runs until cancelled. Throws ``InitialFetchRejected`` if the very first fetch fails
-    /// permanently (wrong secret, revoked client): retrying cannot help, and systemd should show
-    /// the unit failed with the endpoint's reason.
+    /// Runs until ``shutdown()`` or cancellation. Throws ``InitialFetchRejected`` if a fetch
+    /// before the first token fails permanently (wrong secret, revoked client): retrying cannot
+    /// help, and systemd should show the unit failed with the endpoint's reason.
     public func runRenewals(fetcher: any TokenFetching) async throws {
         var action = state.withLock { $0.machine.start(now: clock.now) }
         while !Task.isCancelled {
             switch action {
+            case .stop:
+                return
             case .fetch:
+                let uptime = clock.uptime
                 let (request, scope) = state.withLock { state in
-                    state.loopActivity = .fetching(since: clock.now)
+                    state.liveness = .fetching(sinceUptime: uptime)
                     return (state.request, state.endpoint.scope)
                 }
                 logger.debug("Requesting a token", metadata: ["endpoint": "\(request.url)"])
@@ -203,80 +229,75 @@ public final class TokenBroker: Sendable {
                 if Task.isCancelled { return }
                 action = try complete(result)
             case .wait(let deadline):
-                // Also wake when the held token stops being servable, to report it.
-                let expiry = state.withLock { state -> ContinuousClock.Instant? in
-                    guard let presented = state.presented, !state.expiryReported else { return nil }
-                    return presented.held.servableUntil
+                let remaining = clock.now.duration(to: deadline)
+                if remaining > .zero {
+                    let slice = min(remaining, Self.maximumSleepSlice)
+                    let clock = self.clock
+                    let uptime = clock.uptime
+                    state.withLock { $0.liveness = .sleeping(untilUptime: uptime + slice) }
+                    await wake.wait(orUntil: { await clock.sleep(for: slice) })
                 }
-                let wakeAt = expiry.map { min($0, deadline) } ?? deadline
-                state.withLock { $0.loopActivity = .waiting(until: wakeAt) }
-                await wake.wait(until: wakeAt)
-                if Task.isCancelled { return }
                 action = afterWake()
             }
         }
     }
 
-    private func afterWake() -> RenewalStateMachine<ContinuousClock.Instant>.Action {
+    private func afterWake() -> Machine.Action {
         let now = clock.now
-        let (action, expiredStatus) = state.withLock { state -> (RenewalStateMachine<ContinuousClock.Instant>.Action, BrokerStatus?) in
-            var expiredStatus: BrokerStatus?
-            if let presented = state.presented, !presented.held.isServable(at: now), !state.expiryReported {
-                state.expiryReported = true
-                expiredStatus = BrokerStatus(machine: state.machine, now: now, epochSeconds: Self.epochSeconds(), tokenURL: state.endpoint.tokenURL.description)
-            }
-            if state.pendingStart {
-                state.pendingStart = false
-                return (.fetch, expiredStatus)
-            }
-            return (state.machine.deadlineReached(now: now), expiredStatus)
+        let epochSeconds = clock.epochSeconds
+        let (wakeup, status) = state.withLock { state -> (Machine.Wakeup, BrokerStatus?) in
+            let wakeup = state.machine.deadlineReached(now: now)
+            guard wakeup.tokenExpired else { return (wakeup, nil) }
+            let status = BrokerStatus(
+                machine: state.machine, now: now, epochSeconds: epochSeconds,
+                tokenURL: state.endpoint.tokenURL.description)
+            return (wakeup, status)
         }
-        if let expiredStatus {
-            logger.error("Token expired before it could be renewed; consumers get 503 until a new token arrives", metadata: [
-                "message_id": "\(MessageID.tokenExpired)",
-                "token.fingerprint": "\(expiredStatus.tokenFingerprint ?? "-")",
-                "status": "\(expiredStatus.summary())",
-            ])
-            onEvent(.tokenExpired(expiredStatus))
+        if let status {
+            logger.error(
+                "Token expired before it could be renewed; consumers get 503 until a new token arrives",
+                metadata: [
+                    "message_id": "\(MessageID.tokenExpired)",
+                    "token.fingerprint": "\(status.tokenFingerprint ?? "-")",
+                    "status": "\(status.summary())",
+                ])
+            onEvent(.tokenExpired(status))
         }
-        return action
+        return wakeup.next
     }
 
-    private func complete(_ result: Result<IssuedToken, FetchFailure>) throws -> RenewalStateMachine<ContinuousClock.Instant>.Action {
+    private func complete(_ result: Result<IssuedToken, FetchFailure>) throws -> Machine.Action {
         let now = clock.now
-        let epoch = Self.epochSeconds()
-        let unitRandom = Double.random(in: 0..<1)
-        let (action, waiters, status, first) = state.withLock { state in
-            let first = state.machine.lastSuccessEpochSeconds == nil
-            let action: RenewalStateMachine<ContinuousClock.Instant>.Action
+        let epoch = clock.epochSeconds
+        let unitRandom = random()
+        let (completion, status) = state.withLock { state in
+            let completion: Machine.Completion
             switch result {
             case .success(let token):
-                action = state.machine.fetchSucceeded(token, now: now, epochSeconds: epoch, unitRandom: unitRandom)
-                if let held = state.machine.held {
-                    state.presented = Presented(held: held, presentation: PresentedToken(token: token, expiresAtEpochSeconds: held.expiresAtEpochSeconds))
-                    state.expiryReported = false
-                }
+                completion = state.machine.fetchSucceeded(token, now: now, epochSeconds: epoch, unitRandom: unitRandom)
             case .failure(let failure):
-                action = state.machine.fetchFailed(failure, now: now, epochSeconds: epoch, unitRandom: unitRandom)
+                completion = state.machine.fetchFailed(failure, now: now, epochSeconds: epoch, unitRandom: unitRandom)
             }
-            let waiters = state.refreshWaiters
-            state.refreshWaiters = []
-            let status = BrokerStatus(machine: state.machine, now: now, epochSeconds: epoch, tokenURL: state.endpoint.tokenURL.description)
-            return (action, waiters, status, first)
+            let status = BrokerStatus(
+                machine: state.machine, now: now, epochSeconds: epoch, tokenURL: state.endpoint.tokenURL.description)
+            return (completion, status)
         }
+        let answer = answer(completion.answer, now: now)
+        for waiter in completion.waiters { waiter.resume(returning: answer) }
+        guard completion.next != .stop else { return completion.next }
 
         switch result {
         case .success(let token):
-            logger.info(first ? "Obtained the first token" : "Renewed the token", metadata: [
-                "message_id": "\(MessageID.tokenObtained)",
-                "token.fingerprint": "\(token.fingerprint)",
-                "token.expires_at": "\(RFC3339.format(epochSeconds: status.expiresAtEpochSeconds ?? epoch))",
-                "token.lifetime_s": "\(token.lifetime.components.seconds)",
-                "next_renewal_in_s": "\(status.nextFetchInSeconds ?? 0)",
-            ])
-            let answer = currentToken()
-            for waiter in waiters { waiter.resume(returning: answer) }
-            onEvent(.tokenObtained(status, first: first))
+            logger.info(
+                completion.beforeFirstToken ? "Obtained the first token" : "Renewed the token",
+                metadata: [
+                    "message_id": "\(MessageID.tokenObtained)",
+                    "token.fingerprint": "\(token.fingerprint)",
+                    "token.expires_at": "\(RFC3339.format(epochSeconds: status.expiresAtEpochSeconds ?? epoch))",
+                    "token.lifetime_s": "\(token.lifetime.components.seconds)",
+                    "next_renewal_in_s": "\(status.nextFetchInSeconds ?? 0)",
+                ])
+            onEvent(.tokenObtained(status, first: completion.beforeFirstToken))
         case .failure(let failure):
             var metadata: Logger.Metadata = [
                 "message_id": "\(MessageID.renewalFailed)",
@@ -294,19 +315,12 @@ public final class TokenBroker: Sendable {
             } else {
                 logger.warning(message, metadata: metadata)
             }
-            let answer: TokenAnswer = .unavailable(
-                detail: "could not obtain a new token: \(failure)", retryAfterSeconds: max(1, Int(status.nextFetchInSeconds ?? 1)))
-            for waiter in waiters { waiter.resume(returning: answer) }
             onEvent(.fetchFailed(failure, status))
-            if failure.isPermanent, first, exitOnInitialPermanentFailure {
+            if failure.isPermanent, completion.beforeFirstToken, exitOnInitialPermanentFailure {
                 throw InitialFetchRejected(failure: failure)
             }
         }
-        return action
-    }
-
-    static func epochSeconds() -> Int64 {
-        Int64(time(nil))
+        return completion.next
     }
 }
 

@@ -20,7 +20,7 @@ public final class DeniedPeerLog: Sendable {
     /// Requests refused since start-up.
     public var deniedCount: Int { state.withLock { $0.denied } }
 
-    func record(peer: PeerCredentials?, path: String, logger: Logger) {
+    func record(peer: PeerCredentials?, logger: Logger) {
         let now = ContinuousClock.now
         let uid = peer?.uid ?? UInt32.max
         let warn = state.withLock { state -> Bool in
@@ -36,7 +36,6 @@ public final class DeniedPeerLog: Sendable {
             "peer.gid": "\(peer.map { String($0.gid) } ?? "?")",
             "peer.pid": "\(peer.map { String($0.pid) } ?? "?")",
             "peer.exe": "\(peer.map { PeerCredentialsReader.executable(of: $0.pid) } ?? "?")",
-            "http.path": "\(path)",
         ])
     }
 }

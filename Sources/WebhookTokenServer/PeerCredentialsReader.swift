@@ -35,13 +35,18 @@ enum PeerCredentialsReader {
     static let peerCredentialsOption = SocketOptionName(17)  // SO_PEERCRED
     static let peerGroupsOption = SocketOptionName(59)  // SO_PEERGROUPS (Linux 4.13+)
 
-    /// The peer's credentials; fails when the channel is not a Unix socket.
-    static func read(from channel: any Channel) -> EventLoopFuture<PeerCredentials> {
+    /// The peer's credentials; fails when the channel is not a Unix socket. The supplementary
+    /// groups (a second `getsockopt`) are read only when `withGroups` — when an access rule names
+    /// groups. On the channel's event loop both calls run at once and the future is complete.
+    static func read(from channel: any Channel, withGroups: Bool) -> EventLoopFuture<PeerCredentials> {
         guard let provider = channel as? any SocketOptionProvider else {
             return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
         }
         let credentials: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(
             level: SocketOptionLevel(SOL_SOCKET), name: peerCredentialsOption)
+        guard withGroups else {
+            return credentials.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
+        }
         return credentials.flatMap { ucred in
             let groups: EventLoopFuture<GroupList> = provider.unsafeGetSocketOption(
                 level: SocketOptionLevel(SOL_SOCKET), name: peerGroupsOption)

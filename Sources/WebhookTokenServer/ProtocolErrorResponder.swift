@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import WebhookTokenProtocol
 
 /// Answers a malformed request with `400` and closes the connection.
 ///
@@ -21,17 +22,14 @@ final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         if context.channel.isActive && !responseInProgress {
-            let body = #"{"error":"bad_request","detail":"the request is not valid HTTP/1.1"}"# + "\n"
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "application/json")
+            let body = ErrorResponse.body(code: .badRequest, detail: "the request is not valid HTTP/1.1")
+            var headers = HTTPHeaders(ErrorResponse.headers(code: .badRequest))
             headers.add(name: "Content-Length", value: String(body.utf8.count))
             headers.add(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+            let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                loopBound.value.close(promise: nil)
-            }
+            context.writeThenClose(wrapOutboundOut(.end(nil)))
         } else {
             context.close(promise: nil)
         }

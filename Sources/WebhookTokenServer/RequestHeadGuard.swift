@@ -1,4 +1,6 @@
 import NIOCore
+import NIOHTTP1
+import WebhookTokenProtocol
 
 /// Guards the raw bytes of a connection before HTTP parsing, so that a slow, huge or silent peer
 /// cannot pin resources:
@@ -80,8 +82,9 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 terminatorMatch = 0
                 setDeadline(.now() + limits.idleTimeout, forHead: false, context: context)
             } else if headBytes > limits.maximumHeadBytes {
-                reject(context: context, status: "431 Request Header Fields Too Large", code: "request_head_too_large",
-                       detail: "the request head exceeds \(limits.maximumHeadBytes) bytes")
+                reject(
+                    context: context, status: .requestHeaderFieldsTooLarge, code: .requestHeadTooLarge,
+                    detail: "the request head exceeds \(limits.maximumHeadBytes) bytes")
                 return
             }
         }
@@ -112,8 +115,9 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if NIODeadline.now() < deadline {
             arm(at: deadline, context: context)
         } else if deadlineIsForHead {
-            reject(context: context, status: "408 Request Timeout", code: "request_timeout",
-                   detail: "the request head did not arrive within the header timeout")
+            reject(
+                context: context, status: .requestTimeout, code: .requestTimeout,
+                detail: "the request head did not arrive within the header timeout")
         } else {
             context.close(promise: nil)  // an idle keep-alive connection: just close it
         }
@@ -121,15 +125,10 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes a minimal error response directly on the wire (this handler sits before the HTTP
     /// encoder) and closes.
-    private func reject(context: ChannelHandlerContext, status: String, code: String, detail: String) {
+    private func reject(context: ChannelHandlerContext, status: HTTPResponseStatus, code: ErrorCode, detail: String) {
         guard !failed else { return }
         failed = true
         timer?.cancel()
-        let body = #"{"error":"\#(code)","detail":"\#(detail)"}"# + "\n"
-        let response = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in
-            loopBound.value.close(promise: nil)
-        }
+        context.writeThenClose(wrapOutboundOut(ErrorResponse.raw(status: status, code: code, detail: detail)))
     }
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import WebhookTokenCore
+import WebhookTokenProtocol
 
 /// Answers the HTTP/1.1 requests of one socket connection.
 ///
@@ -19,7 +20,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let serving: any TokenServing
     private let logger: Logger
-    private let access: PeerAccessRule
+    private let access: SharedAccessRule
     private let deniedPeers: DeniedPeerLog
     private let observer: any ServerObserver
     /// When the current request's head arrived, for the latency metric.
@@ -29,48 +30,41 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var request: HTTPRequestHead?
     /// The request announced or sent a body where none is accepted.
     private var bodyRejected = false
-    /// The peer, as the kernel vouches for it; `nil` until read (or on a non-Unix socket in tests).
+    /// The peer, as the kernel vouches for it (`nil` on a non-Unix socket in tests).
     private var peer: PeerCredentials?
-    private var peerAllowed = true
+    /// The access rule generation this connection was admitted under: a reload that changes the
+    /// rule makes the next request check the peer again.
+    private var accessGeneration: Int
 
-    init(serving: any TokenServing, access: PeerAccessRule, deniedPeers: DeniedPeerLog, observer: any ServerObserver, logger: Logger) {
+    init(
+        serving: any TokenServing, peer: PeerCredentials?, access: SharedAccessRule, deniedPeers: DeniedPeerLog,
+        observer: any ServerObserver, logger: Logger
+    ) {
         self.serving = serving
+        self.peer = peer
         self.access = access
+        self.accessGeneration = access.generation
         self.deniedPeers = deniedPeers
         self.observer = observer
         self.logger = logger
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        // The peer's credentials are needed up front only to enforce [access] or to write the
-        // access log; otherwise they are read when a refresh needs the user (two getsockopt calls
-        // per connection are a measurable share of a connection-per-request load).
-        if !access.allowsEveryone || logger.logLevel <= .debug {
-            readPeer(context: context)
-        }
-        context.fireChannelActive()
-    }
-
-    private var peerRead = false
-
-    /// Reads `SO_PEERCRED`/`SO_PEERGROUPS`. On the event loop getsockopt runs synchronously and the
-    /// future's callback runs inline, so `peer` is set when this returns.
-    private func readPeer(context: ChannelHandlerContext) {
-        guard !peerRead else { return }
-        peerRead = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let access = self.access
-        PeerCredentialsReader.read(from: context.channel).whenComplete { result in
-            let handler = loopBound.value
-            switch result {
-            case .success(let peer):
-                handler.peer = peer
-                handler.peerAllowed = access.permits(peer)
-            case .failure:
-                // Not a Unix socket peer: only acceptable when no rule restricts access.
-                handler.peerAllowed = access.allowsEveryone
+    /// Whether the peer is still allowed after a reload changed `[access]` (admission checked it
+    /// against the rule of its time). Supplementary groups are read again if the new rule names
+    /// groups: on the event loop, the read completes at once.
+    private func peerStillAllowed(context: ChannelHandlerContext) -> Bool {
+        let generation = access.generation
+        guard generation != accessGeneration else { return true }
+        let rule = access.current
+        if !rule.allowedGroupIDs.isEmpty, peer?.supplementaryGroups.isEmpty ?? false {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            PeerCredentialsReader.read(from: context.channel, withGroups: true).whenSuccess {
+                loopBound.value.peer = $0
             }
         }
+        let allowed = peer.map(rule.permits) ?? rule.allowsEveryone
+        if allowed { accessGeneration = generation }
+        return allowed
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -86,8 +80,9 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head = request else { return }
             request = nil
             if bodyRejected {
-                respondError(context: context, head: head, status: .payloadTooLarge, code: "body_not_accepted",
-                             detail: "this endpoint accepts no request body", close: true)
+                respondError(
+                    context: context, head: head, status: .payloadTooLarge, code: .bodyNotAccepted,
+                    detail: "this endpoint accepts no request body", close: true)
                 return
             }
             route(context: context, head: head)
@@ -104,12 +99,12 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func route(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let (path, query) = Self.split(head.uri)
-        guard peerAllowed else {
-            deniedPeers.record(peer: peer, path: String(path), logger: logger)
+        guard peerStillAllowed(context: context) else {
+            deniedPeers.record(peer: peer, logger: logger)
             observer.peerDenied()
-            respondError(context: context, head: head, status: .forbidden, code: "peer_not_allowed",
-                         detail: "\(peer.map { "uid \($0.uid)" } ?? "this peer") is not allowed to use this socket; see [access] in the daemon's configuration",
-                         close: true)
+            respondError(
+                context: context, head: head, status: .forbidden, code: .peerNotAllowed,
+                detail: AccessRefusal.detail(peer: peer), close: true)
             return
         }
         switch path {
@@ -131,7 +126,6 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard head.method == .POST else {
                 return methodNotAllowed(context: context, head: head, allowed: "POST")
             }
-            readPeer(context: context)
             let peerUID = peer?.uid
             let serving = self.serving
             respondLater(context: context, head: head, raw: Self.wantsRaw(head, query)) {
@@ -155,8 +149,9 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                         body: ByteBuffer(string: serving.statusJSON()))
             }
         default:
-            respondError(context: context, head: head, status: .notFound, code: "not_found",
-                         detail: "no such endpoint \(path); try GET /v1/token, GET /v1/status or POST /v1/token/refresh")
+            respondError(
+                context: context, head: head, status: .notFound, code: .notFound,
+                detail: "no such endpoint \(path); try GET /v1/token, GET /v1/status or POST /v1/token/refresh")
         }
     }
 
@@ -211,8 +206,9 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, answer: TokenAnswer, raw: Bool) {
         switch answer {
-        case .token(let token, let secondsLeft):
-            var body = context.channel.allocator.buffer(capacity: raw ? token.raw.count : token.jsonHead.count + token.jsonTail.count + 8)
+        case .token(let token, let secondsLeft, let refresh):
+            var body = context.channel.allocator.buffer(
+                capacity: raw ? token.raw.count : token.jsonHead.count + token.jsonTail.count + 8)
             if raw {
                 body.writeBytes(token.raw)
             } else {
@@ -220,27 +216,34 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body.writeString(String(secondsLeft))
                 body.writeBytes(token.jsonTail)
             }
-            respond(context: context, head: head, status: .ok,
-                    contentType: raw ? "text/plain; charset=utf-8" : "application/json", body: body)
-        case .unavailable(let detail, let retryAfter):
-            respondError(context: context, head: head, status: .serviceUnavailable, code: "no_valid_token",
-                         detail: detail, extraHeaders: [("Retry-After", String(retryAfter))])
+            var extraHeaders: [(String, String)] = []
+            if let refresh { extraHeaders.append((ProtocolHeader.refresh, refresh.headerValue)) }
+            respond(
+                context: context, head: head, status: .ok,
+                contentType: raw ? "text/plain; charset=utf-8" : "application/json", body: body,
+                extraHeaders: extraHeaders)
+        case .unavailable(let code, let detail, let retryAfter):
+            respondError(
+                context: context, head: head, status: .serviceUnavailable, code: code, detail: detail,
+                extraHeaders: [("Retry-After", String(retryAfter))])
         }
     }
 
     private func methodNotAllowed(context: ChannelHandlerContext, head: HTTPRequestHead, allowed: String) {
-        respondError(context: context, head: head, status: .methodNotAllowed, code: "method_not_allowed",
-                     detail: "\(head.method) is not allowed on \(Self.split(head.uri).path); use \(allowed)",
-                     extraHeaders: [("Allow", allowed)])
+        respondError(
+            context: context, head: head, status: .methodNotAllowed, code: .methodNotAllowed,
+            detail: "\(head.method) is not allowed on \(Self.split(head.uri).path); use \(allowed)",
+            extraHeaders: [("Allow", allowed)])
     }
 
     private func respondError(
-        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, code: String,
+        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, code: ErrorCode,
         detail: String, extraHeaders: [(String, String)] = [], close: Bool = false
     ) {
-        let body = JSONText.object([("error", JSONText.string(code)), ("detail", JSONText.string(detail))]) + "\n"
-        respond(context: context, head: head, status: status, contentType: "application/json",
-                body: ByteBuffer(string: body), extraHeaders: extraHeaders, close: close)
+        respond(
+            context: context, head: head, status: status, contentType: "application/json",
+            body: ByteBuffer(string: ErrorResponse.body(code: code, detail: detail)),
+            extraHeaders: [(ProtocolHeader.error, code.rawValue)] + extraHeaders, close: close)
     }
 
     private func respond(
@@ -269,10 +272,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         } else {
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                loopBound.value.close(promise: nil)
-            }
+            context.writeThenClose(wrapOutboundOut(.end(nil)))
         }
     }
 

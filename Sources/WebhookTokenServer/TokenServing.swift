@@ -1,4 +1,5 @@
 public import WebhookTokenCore
+public import WebhookTokenProtocol
 
 /// What the socket server asks of the token broker. The server knows HTTP; the broker knows tokens.
 public protocol TokenServing: Sendable {
@@ -25,11 +26,34 @@ public protocol TokenServing: Sendable {
 
     /// Prometheus text exposition (`/metrics`).
     func metricsText() -> String
+
+    /// The server is stopping: answer every consumer still waiting for a token (`shutting_down`)
+    /// so that their connections can finish, and answer later waits at once.
+    func shutdown()
 }
 
 /// The answer to "give me the token".
 public enum TokenAnswer: Sendable {
-    case token(PresentedToken, secondsLeft: Int64)
-    /// No servable token: a sentence saying why, and when to ask again.
-    case unavailable(detail: String, retryAfterSeconds: Int)
+    /// The token, and — for a refresh that brought no new one — why not.
+    case token(PresentedToken, secondsLeft: Int64, refresh: RefreshNote? = nil)
+    /// No token (`no_valid_token`, or `shutting_down`): a sentence saying why, and when to ask again.
+    case unavailable(code: ErrorCode, detail: String, retryAfterSeconds: Int)
+
+    /// Why a refresh answered the current token rather than a new one, sent in the
+    /// `X-Webhook-Tokend-Refresh` header: `rate_limited`, `backing_off`, or the failed fetch's
+    /// error code with its (sanitised) detail.
+    public struct RefreshNote: Sendable, Equatable {
+        public var code: String
+        public var detail: String?
+
+        public init(code: String, detail: String?) {
+            self.code = code
+            self.detail = detail
+        }
+
+        var headerValue: String {
+            guard let detail else { return code }
+            return "\(code); \(UntrustedText.sanitize(detail))"
+        }
+    }
 }

@@ -16,20 +16,25 @@ public final class TokenSocketServer: Service {
     private let serverChannel: any Channel
     private let quiesce: ServerQuiescingHelper
     private let socketFile: SocketFile?
+    private let serving: any TokenServing
     private let logger: Logger
 
     /// Where the listening socket comes from.
     public enum Listener: Sendable {
-        /// Bind a new socket at this path, with this mode and group.
-        case path(String, mode: UInt32, group: String?)
+        /// Bind a new socket at this path, with this mode and group id.
+        case path(String, mode: UInt32, groupID: UInt32?)
         /// Adopt an already-listening descriptor (systemd socket activation).
         case descriptor(CInt)
     }
 
-    private init(serverChannel: any Channel, quiesce: ServerQuiescingHelper, socketFile: SocketFile?, logger: Logger) {
+    private init(
+        serverChannel: any Channel, quiesce: ServerQuiescingHelper, socketFile: SocketFile?, serving: any TokenServing,
+        logger: Logger
+    ) {
         self.serverChannel = serverChannel
         self.quiesce = quiesce
         self.socketFile = socketFile
+        self.serving = serving
         self.logger = logger
     }
 
@@ -37,12 +42,19 @@ public final class TokenSocketServer: Service {
     public struct Limits: Sendable {
         /// Connections beyond this are answered `503` and closed; the others are unaffected.
         public var maximumConnections: Int
+        /// One user's connections beyond this are answered `503` and closed, so that the rest of
+        /// `maximumConnections` stays available to other users.
+        public var maximumConnectionsPerUser: Int
         public var headerTimeout: Duration
         public var idleTimeout: Duration
         public var maximumHeadBytes: Int
 
-        public init(maximumConnections: Int = 1024, headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60), maximumHeadBytes: Int = 8192) {
+        public init(
+            maximumConnections: Int = 4096, maximumConnectionsPerUser: Int = 1024, headerTimeout: Duration = .seconds(10),
+            idleTimeout: Duration = .seconds(60), maximumHeadBytes: Int = 8192
+        ) {
             self.maximumConnections = maximumConnections
+            self.maximumConnectionsPerUser = maximumConnectionsPerUser
             self.headerTimeout = headerTimeout
             self.idleTimeout = idleTimeout
             self.maximumHeadBytes = maximumHeadBytes
@@ -59,13 +71,15 @@ public final class TokenSocketServer: Service {
 
     /// Binds (or adopts) the listening socket and starts accepting.
     public static func start(
-        listener: Listener, serving: any TokenServing, limits: Limits = Limits(), access: PeerAccessRule = .everyone,
-        deniedPeers: DeniedPeerLog = DeniedPeerLog(), connections: ConnectionCounter = ConnectionCounter(),
-        observer: any ServerObserver = NoServerObserver(), logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        listener: Listener, serving: any TokenServing, limits: Limits = Limits(),
+        access: SharedAccessRule = SharedAccessRule(.everyone), deniedPeers: DeniedPeerLog = DeniedPeerLog(),
+        connections: ConnectionCounter = ConnectionCounter(), observer: any ServerObserver = NoServerObserver(),
+        logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TokenSocketServer {
         let quiesce = ServerQuiescingHelper(group: group)
-        let handlerLogger = logger
+        let admission = ConnectionAdmission(
+            limits: limits, access: access, deniedPeers: deniedPeers, connections: connections, observer: observer,
+            logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { channel in
@@ -74,41 +88,46 @@ public final class TokenSocketServer: Service {
                 }
             }
             .childChannelInitializer { channel in
-                guard connections.open() <= limits.maximumConnections else {
-                    channel.closeFuture.whenComplete { _ in connections.closed() }
-                    return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(OverLimitRejector())
-                    }
-                }
-                channel.closeFuture.whenComplete { _ in connections.closed() }
-                return channel.eventLoop.makeCompletedFuture {
+                admission.admit(channel) { peer in
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(RequestHeadGuard(limits: limits.guardLimits))
                     try sync.configureHTTPServerPipeline(withErrorHandling: false)
                     try sync.addHandler(ProtocolErrorResponder())
-                    try sync.addHandler(TokenHTTPHandler(serving: serving, access: access, deniedPeers: deniedPeers, observer: observer, logger: handlerLogger))
+                    try sync.addHandler(
+                        TokenHTTPHandler(
+                            serving: serving, peer: peer, access: access, deniedPeers: deniedPeers, observer: observer,
+                            logger: logger))
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 16)
 
         switch listener {
-        case .path(let path, let mode, let socketGroup):
-            try SocketFile.prepare(path: path)
-            let channel = try await SocketFile.withPrivateUmask {
-                try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
+        case .path(let path, let mode, let groupID):
+            try SocketFile.prepareDirectory(path: path)
+            let lock = try SocketLock.acquire(socketPath: path)
+            let channel: any Channel
+            do {
+                try SocketFile.prepare(path: path)
+                channel = try await SocketFile.withPrivateUmask {
+                    try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
+                }
+            } catch {
+                lock.release()
+                throw error
             }
             let socketFile: SocketFile
             do {
-                socketFile = try SocketFile.finishBinding(path: path, mode: mode, group: socketGroup)
+                socketFile = try SocketFile.finishBinding(path: path, mode: mode, groupID: groupID, lock: lock)
             } catch {
                 try? await channel.close()
-                unlinkQuietly(path)
+                if case .notOurSocket = error {} else { unlinkQuietly(path) }
+                lock.release()
                 throw error
             }
-            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: socketFile, logger: logger)
+            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
         case .descriptor(let fd):
             let channel = try await bootstrap.withBoundSocket(fd).get()
-            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: nil, logger: logger)
+            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: nil, serving: serving, logger: logger)
         }
     }
 
@@ -116,10 +135,12 @@ public final class TokenSocketServer: Service {
         let closed = serverChannel.closeFuture
         let quiesce = self.quiesce
         let logger = self.logger
+        let serving = self.serving
         await withGracefulShutdownHandler {
             try? await closed.get()
         } onGracefulShutdown: {
             logger.info("Stopping socket server: no new connections, finishing in-flight requests")
+            serving.shutdown()
             let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
             quiesce.initiateShutdown(promise: promise)
         }
@@ -128,6 +149,7 @@ public final class TokenSocketServer: Service {
 
     /// Stops accepting and finishes in-flight requests, outside of a service group (tests).
     public func shutdown() async {
+        serving.shutdown()
         let promise = serverChannel.eventLoop.makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: promise)
         try? await promise.futureResult.get()

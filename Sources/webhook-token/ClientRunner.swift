@@ -1,3 +1,5 @@
+import WebhookTokenProtocol
+
 /// Carries out a parsed command against the daemon and produces what goes to standard output.
 struct ClientRunner {
     let command: ClientCommand
@@ -26,9 +28,12 @@ struct ClientRunner {
             throw DaemonErrorResponse(response).failure(socketPath: command.socketPath)
         }
 
+        if command.action == .refresh, let note = response.header(ProtocolHeader.refresh) {
+            StandardStream.reportWarning("no new token: \(DisplayText.sanitized(note)); printing the current one")
+        }
         switch (command.action, command.output) {
         case (.status, _), (_, .json):
-            return withTrailingNewline(response.body)
+            return withTrailingNewline(DisplayText.filteredOutput(response.body))
         case (_, .header):
             return Array("Authorization: Bearer ".utf8) + (try token(from: response.body)) + [0x0A]
         case (_, .plain):

@@ -24,4 +24,9 @@ enum StandardStream {
     static func reportError(_ message: String) {
         _ = writeAll(Array("webhook-token: \(message)\n".utf8), to: STDERR_FILENO)
     }
+
+    /// A message on standard error that does not change the outcome.
+    static func reportWarning(_ message: String) {
+        _ = writeAll(Array("webhook-token: warning: \(message)\n".utf8), to: STDERR_FILENO)
+    }
 }

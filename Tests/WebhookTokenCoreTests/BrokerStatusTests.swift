@@ -135,15 +135,17 @@ private func validMachine() -> Machine {
     @Test func expiredTokenSummarySaysWhenItExpiredAndWhy() {
         var machine = validMachine()
         var now = ManualInstant.at(2700)
-        var action = machine.deadlineReached(now: now)
+        var action = machine.deadlineReached(now: now).next
         // The endpoint is down; retries back off to once a minute, until well past the serving threshold.
         while true {
             #expect(action == .fetch)
-            action = machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5)
+            action = machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5).next
             if now >= .at(3540) { break }
-            guard case .wait(let until) = action else { break }
-            now = until
-            action = machine.deadlineReached(now: now)
+            // Wake-ups until the next fetch (one of them reports the expiry).
+            while case .wait(let until) = action {
+                now = until
+                action = machine.deadlineReached(now: now).next
+            }
         }
         let status = status(machine, at: now)
         #expect(status.state == .expired)

@@ -69,7 +69,7 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
         #expect(problems(minimal + """
             [socket]
             colour = "blue"
-            """) == ["\(configFile):8: socket.colour: unknown key; expected one of path, mode, group, max_connections, header_timeout, idle_timeout"])
+            """) == ["\(configFile):8: socket.colour: unknown key; expected one of path, mode, group, max_connections, max_connections_per_user, header_timeout, idle_timeout"])
     }
 
     @Test func unknownTableSuggestsTheClosestKnownTable() {

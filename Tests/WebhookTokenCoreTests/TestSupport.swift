@@ -52,7 +52,26 @@ struct SplitMix64 {
     }
 }
 
-typealias Machine = RenewalStateMachine<ManualInstant>
+/// Waiters are plain numbers here: what the machine hands back is checked by identity.
+typealias Machine = RenewalStateMachine<ManualInstant, Int>
+
+/// What a refresh decided, without the answer's payload, for `#expect(… == …)`.
+enum RefreshOutcome: Equatable {
+    case fetchScheduled, joinedInFlight, rateLimited, backingOff, shuttingDown
+}
+
+extension RenewalStateMachine where Instant == ManualInstant, Waiter == Int {
+    /// A refresh by a consumer that would wait as waiter 0.
+    mutating func refresh(now: ManualInstant, requester: UInt32? = nil, waiter: Int = 0) -> RefreshOutcome {
+        switch refreshRequested(now: now, requester: requester, waiter: waiter) {
+        case .fetchScheduled: return .fetchScheduled
+        case .joinedInFlight: return .joinedInFlight
+        case .answerNow(_, .rateLimited): return .rateLimited
+        case .answerNow(_, .backingOff): return .backingOff
+        case .answerNow(_, .shuttingDown): return .shuttingDown
+        }
+    }
+}
 
 /// The wall-clock epoch the tests pretend the daemon started at: 2026-11-25T09:42:07Z
 /// (`date -u -d 2026-11-25T09:42:07Z +%s`), one hour before the documented example expiry.

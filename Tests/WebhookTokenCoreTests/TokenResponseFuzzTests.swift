@@ -137,10 +137,16 @@ private let anyAnswer = Generator<EndpointAnswer, Shrink.None<EndpointAnswer>> {
 // MARK: - Properties
 
 /// The severity the daemon's retry policy expects for a failed answer of this status.
-private func expectedSeverity(_ status: Int) -> FetchFailure.Severity {
+/// Permanent means "the credentials or the request are wrong": a 401, a 4xx with an RFC 6749 §5.2
+/// code that says so, or a token without the requested scope; everything else heals by retrying.
+private func expectedSeverity(_ failure: FetchFailure, status: Int) -> FetchFailure.Severity {
     switch status {
-    case 200..<300, 408, 429, 500..<600: return .transient
-    default: return .permanent
+    case 200..<300: return failure.kind == .insufficientScope ? .permanent : .transient
+    case 401: return .permanent
+    case 408, 429: return .transient
+    case 400..<500:
+        return failure.oauthError.map(TokenResponse.permanentOAuthErrors.contains) == true ? .permanent : .transient
+    default: return .transient
     }
 }
 
@@ -164,18 +170,20 @@ private func interpret(_ answer: EndpointAnswer) -> Result<IssuedToken, FetchFai
                 #expect(answer.body.count <= TokenResponse.maximumBodySize)
             case .failure(let failure):
                 #expect(failure.httpStatus == answer.status)
-                #expect(failure.severity == expectedSeverity(answer.status), "\(failure)")
+                #expect(failure.severity == expectedSeverity(failure, status: answer.status), "\(failure)")
                 switch answer.status {
-                case 200..<300: #expect(failure.kind == .invalidResponse || failure.kind == .responseTooLarge)
+                case 200..<300:
+                    #expect([.invalidResponse, .responseTooLarge, .insufficientScope].contains(failure.kind))
                 case 300..<400: #expect(failure.kind == .redirect)
                 case 429: #expect(failure.kind == .rateLimited)
                 case 408: #expect(failure.kind == .timeout)
                 case 500..<600: #expect(failure.kind == .serverError)
-                default: #expect(failure.kind == .rejected)
+                default: #expect(failure.kind == (failure.isPermanent ? .rejected : failure.kind == .serverError ? .serverError : .unexpectedStatus))
                 }
-                for text in [failure.oauthError, failure.oauthErrorDescription].compactMap({ $0 }) {
-                    #expect(!text.isEmpty && text.unicodeScalars.count <= 300)
-                    #expect(text.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }, "\(text.debugDescription)")
+                // Endpoint text is bounded printable ASCII, whatever the endpoint sent.
+                for text in [failure.oauthError, failure.oauthErrorDescription, failure.detail].compactMap({ $0 }) {
+                    #expect(!text.isEmpty && text.utf8.count <= 400)
+                    #expect(text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }, "\(text.debugDescription)")
                 }
                 if let retryAfter = failure.retryAfter {
                     #expect(retryAfter >= .zero)
@@ -221,7 +229,7 @@ private func interpret(_ answer: EndpointAnswer) -> Result<IssuedToken, FetchFai
                 Issue.record("a token from status \(answer.status)")
                 return
             }
-            #expect(failure.severity == expectedSeverity(answer.status))
+            #expect(failure.severity == expectedSeverity(failure, status: answer.status))
         }
     }
 }

@@ -36,9 +36,38 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
         #expect(!token.description.contains("abc.DEF"))
     }
 
-    @Test func grantedScopeReplacesTheRequestedOne() throws {
-        let token = try interpret(#"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":"read:webhooks"}"#).get()
-        #expect(token.scope == "read:webhooks")
+    @Test func grantedScopeThatContainsTheRequestedOneIsKept() throws {
+        let token = try interpret(
+            #"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":"read:x *:webhooks/**"}"#).get()
+        #expect(token.scope == "read:x *:webhooks/**")
+    }
+
+    /// Identity Cloud answers a scope its token policy lacks with a token that has no scope.
+    @Test(arguments: [#""""#, #""read:webhooks""#, #""*:webhooks""#])
+    func grantedScopeWithoutEveryRequestedValueIsRefusedPermanently(granted: String) throws {
+        let failure = try #require(failureOf(interpret(
+            #"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":\#(granted)}"#)))
+        #expect(failure.kind == .insufficientScope)
+        #expect(failure.kind.rawValue == "insufficient_scope")
+        #expect(failure.isPermanent)
+        #expect(failure.detail.contains(#"the requested scope "*:webhooks/**""#))
+        #expect(failure.remedy?.contains("allowedScopes") == true)
+        #expect(failure.remedy?.contains("*:webhooks/**") == true)
+    }
+
+    @Test func everyRequestedScopeValueMustBeGranted() {
+        #expect(TokenResponse.missingScopeValues(requested: "a b c", granted: "c a") == ["b"])
+        #expect(TokenResponse.missingScopeValues(requested: "a  b", granted: "b a extra") == [])
+    }
+
+    @Test func grantedScopeIsStoredAsBoundedPrintableText() throws {
+        let long = String(repeating: "s", count: 3000)
+        let token = try interpret(
+            #"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":"*:webhooks/** \u001b[2J \#(long)"}"#
+        ).get()
+        #expect(token.scope.hasPrefix(#"*:webhooks/** \x1b[2J ss"#))
+        #expect(token.scope.utf8.count <= TokenResponse.maximumScopeLength + 3)
+        #expect(token.scope.hasSuffix("..."))
     }
 
     @Test(arguments: ["application/json; charset=utf-8", "Application/JSON", "application/problem+json", nil])
@@ -129,19 +158,44 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
         #expect(failure.severity == .permanent)
         #expect(failure.oauthError == "invalid_scope")
         #expect(failure.oauthErrorDescription == nil)
-        #expect(failure.remedy == "check scope in [endpoint]")
+        #expect(failure.remedy == "check scope in [endpoint] and the token policy's allowedScopes")
     }
 
-    @Test func notFoundIsPermanentAndPointsAtTheURL() throws {
-        let failure = try #require(failureOf(interpret(status: 404, contentType: "text/html", "<html>Not Found</html>")))
-        #expect(failure.severity == .permanent)
-        #expect(failure.oauthError == nil)
-        #expect(failure.remedy == "check token_url (or base_url and customer_id)")
+    /// Observed stopping the service for good: a proxy's or WAF's HTML 403, a 404 during a
+    /// deploy, and `400 temporarily_unavailable`. None says the credentials are wrong.
+    @Test(arguments: [
+        (403, "text/html", "<html>Forbidden by policy</html>"), (404, "text/html", "<html>Not Found</html>"),
+        (400, "application/json", #"{"error":"temporarily_unavailable"}"#),
+        (400, "application/json", #"{"error":"some_vendor_code"}"#), (403, "application/json", "{}"),
+        (400, "text/plain", "invalid_client"), (418, "application/json", "[]"),
+    ])
+    func errorsThatDoNotBlameTheCredentialsAreTransient(status: Int, contentType: String, body: String) throws {
+        let failure = try #require(failureOf(interpret(status: status, contentType: contentType, body)))
+        #expect(failure.severity == .transient, "\(failure)")
+        #expect(failure.remedy == nil)
+        #expect(failure.kind == (body.contains("temporarily_unavailable") ? .serverError : .unexpectedStatus))
     }
 
-    @Test func errorDescriptionLosesControlCharacters() throws {
-        let failure = try #require(failureOf(interpret(status: 401, #"{"error":"invalid_client","error_description":"bad\nsecret\u001b[31m"}"#)))
-        #expect(failure.oauthErrorDescription == "badsecret[31m")
+    @Test(arguments: ["invalid_client", "unauthorized_client", "invalid_grant", "unsupported_grant_type", "invalid_scope",
+                      "invalid_request"])
+    func theRFC6749CodesThatBlameTheRequestArePermanent(code: String) throws {
+        let failure = try #require(failureOf(interpret(status: 400, #"{"error":"\#(code)"}"#)))
+        #expect(failure.isPermanent)
+        #expect(failure.kind == .rejected)
+    }
+
+    @Test func unauthorizedIsPermanentWithOrWithoutABody() throws {
+        let failure = try #require(failureOf(interpret(status: 401, contentType: "text/html", "")))
+        #expect(failure.isPermanent)
+        #expect(failure.remedy == "check the [endpoint] and [credentials] configuration")
+    }
+
+    @Test func errorDescriptionIsBoundedAndItsControlCharactersVisible() throws {
+        let failure = try #require(failureOf(interpret(status: 401, #"{"error":"invalid_client","error_description":"bad\nsecret\u001b[31m é"}"#)))
+        #expect(failure.oauthErrorDescription == #"bad\x0asecret\x1b[31m \u{e9}"#)
+        let long = try #require(failureOf(interpret(
+            status: 401, #"{"error":"invalid_client","error_description":"\#(String(repeating: "x", count: 5000))"}"#)))
+        #expect(long.oauthErrorDescription?.utf8.count == UntrustedText.defaultLimit + 3)
     }
 
     @Test func serverErrorIsTransient() throws {
@@ -182,12 +236,11 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
         #expect(failure.retryAfter == nil)
     }
 
-    @Test func redirectIsPermanentAndNotFollowed() throws {
-        let failure = try #require(failureOf(interpret(status: 302, contentType: "text/html", location: "https://login.example.com/", "")))
+    @Test func redirectIsTransientAndNotFollowed() throws {
+        let failure = try #require(failureOf(interpret(status: 302, contentType: "text/html", location: "https://login.example.com/\u{1b}[2J", "")))
         #expect(failure.kind == .redirect)
-        #expect(failure.severity == .permanent)
+        #expect(failure.severity == .transient)
         #expect(failure.httpStatus == 302)
-        #expect(failure.detail == "endpoint answered 302 with a redirect to https://login.example.com/; redirects are not followed")
-        #expect(failure.remedy == "set token_url to the final URL")
+        #expect(failure.detail == #"endpoint answered 302 with a redirect to https://login.example.com/\x1b[2J; redirects are not followed (set token_url to the final URL)"#)
     }
 }

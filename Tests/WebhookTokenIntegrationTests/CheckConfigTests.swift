@@ -113,4 +113,67 @@ struct CheckConfigTests {
         #expect(result.status == 78)
         #expect(result.standardError.contains("cannot open the configuration file /nonexistent/config.toml: No such file or directory"))
     }
+
+    static let minimal = """
+        [endpoint]
+        token_url = "https://idp.example.com/oauth2/token"
+        [credentials]
+        client_id = "abc"
+        """
+
+    /// An unknown name passed the check, and the next start exited 78.
+    @Test(arguments: [
+        ("[access]\nallowed_users = [\"no-such-user-xyz\"]", #"the user "no-such-user-xyz" does not exist"#),
+        ("[access]\nallowed_groups = [\"no-such-group-xyz\"]", #"the group "no-such-group-xyz" does not exist"#),
+        ("[socket]\ngroup = \"no-such-group-xyz\"", #"the group "no-such-group-xyz" does not exist"#),
+    ])
+    func namesAreResolvedByTheCheckToo(table: String, message: String) throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let secret = try directory.write("secret", "s\n", mode: 0o600)
+        let path = try directory.write(
+            "config.toml", Self.minimal + "\nclient_secret_file = \"\(secret)\"\n" + table, mode: 0o600)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 78)
+        #expect(result.standardError.contains(message), "\(result.standardError)")
+    }
+
+    /// Only mode bits were checked: a file another user owns can be rewritten by that user.
+    @Test func refusesAConfigurationOwnedByAnotherUser() throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let path = try directory.write("config.toml", Self.minimal, mode: 0o600)
+        chown(path, 65534, 65534)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 78)
+        #expect(result.standardError.contains("is owned by uid 65534, neither root nor the daemon's user"), "\(result.standardError)")
+    }
+
+    /// With the unit's Group=webhook-token, a group-readable secret is readable by every consumer.
+    @Test(arguments: [0o640, 0o604])
+    func refusesASecretReadableByGroupOrOthers(mode: Int) throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let secret = try directory.write("secret", "s\n", mode: mode)
+        let path = try directory.write(
+            "config.toml", Self.minimal + "\nclient_secret_file = \"\(secret)\"\n", mode: 0o600)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 78)
+        #expect(result.standardError.contains("is readable by group or others"), "\(result.standardError)")
+    }
+
+    @Test func refusesPlainHTTPToANameUnderLocalhost() throws {
+        let directory = try TemporaryDirectory.make(prefix: "wtcfg")
+        defer { directory.remove() }
+        let path = try directory.write("config.toml", """
+            [endpoint]
+            token_url = "http://idp.localhost/token"
+            [credentials]
+            client_id = "abc"
+            client_secret_file = "/nonexistent"
+            """, mode: 0o600)
+        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
+        #expect(result.status == 78)
+        #expect(result.standardError.contains(#"plain http is refused for the non-loopback host "idp.localhost""#))
+    }
 }

@@ -200,7 +200,7 @@ struct DaemonEndToEndTests {
         try await harness.waitForToken()
         let second = try Shell.run(Binaries.daemon, ["--config", harness.configPath])
         #expect(second.status == 1)
-        #expect(second.standardError.contains("another process is serving the socket \(harness.socketPath)"))
+        #expect(second.standardError.contains("another webhook-tokend instance holds \(harness.socketPath).lock"))
         #expect(try socketRequest(harness.socketPath, "GET", "/v1/token").status == 200)
         #expect(try await harness.stop() == 0)
     }

@@ -49,7 +49,8 @@ struct SocketAbuseTests {
     }
 
     @Test func closesConnectionsBeyondTheLimitCleanly() async throws {
-        let harness = try await DaemonHarness(expiresIn: 600, socket: "max_connections = 20")
+        let harness = try await DaemonHarness(
+            expiresIn: 600, socket: "max_connections = 20\nmax_connections_per_user = 20")
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()

@@ -207,6 +207,10 @@ struct SystemdContainerTests {
     func exampleConfigurations(file: String) throws {
         let directory = try TemporaryDirectory.make(prefix: "wt-cfg")
         defer { directory.remove() }
+        // --check-config resolves the names the examples use, as the daemon would at start; the
+        // package's sysusers snippet creates this group on a real host.
+        let createdGroup = try Shell.run("/usr/sbin/groupadd", ["--system", "webhook-token"]).status == 0
+        defer { if createdGroup { _ = try? Shell.run("/usr/sbin/groupdel", ["webhook-token"]) } }
         _ = try directory.write("client-secret", "example-secret\n", mode: 0o600)
         var environment = ProcessInfo.processInfo.environment
         environment["CREDENTIALS_DIRECTORY"] = directory.path

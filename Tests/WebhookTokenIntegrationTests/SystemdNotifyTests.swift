@@ -54,7 +54,7 @@ struct SystemdNotifyTests {
         let sent = try #require(reloading.fields["MONOTONIC_USEC"].flatMap { UInt64($0) }, "\(reloading.fields)")
         #expect(sent <= nowMicroseconds && nowMicroseconds - sent < 10_000_000, "MONOTONIC_USEC \(sent), now \(nowMicroseconds)")
         let readyAgain = try await notify.wait(for: "READY", after: reloading.index)
-        #expect(readyAgain.fields["STATUS"]?.hasPrefix("token valid until ") == true)
+        #expect(readyAgain.fields["STATUS"]?.hasPrefix("token valid until ") == true, "\(readyAgain.fields)")
 
         // SIGTERM: STOPPING=1, and a clean exit.
         #expect(notify.messages(with: "STOPPING").isEmpty)

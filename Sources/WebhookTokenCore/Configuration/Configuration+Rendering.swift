@@ -25,6 +25,11 @@ extension Configuration {
         out += "mode = \"\(String(repeating: "0", count: max(0, 4 - octal.count)))\(octal)\"\n"
         if let group = socket.group { out += "group = \(quoted(group))\n" }
         out += "max_connections = \(socket.maximumConnections)\n"
+        if let perUser = socket.maximumConnectionsPerUserSetting {
+            out += "max_connections_per_user = \(perUser)\n"
+        } else {
+            out += "# max_connections_per_user = \(socket.maximumConnectionsPerUser)   (a quarter of max_connections)\n"
+        }
         out += "header_timeout = \(quoted(DurationSyntax.format(socket.headerTimeout)))\n"
         out += "idle_timeout = \(quoted(DurationSyntax.format(socket.idleTimeout)))\n"
         out += "\n[renewal]\n"

@@ -70,24 +70,35 @@ public struct Configuration: Sendable, Equatable {
         public var mode: UInt32
         /// Group owning the socket file, by name or numeric id; `nil` leaves the daemon's group.
         public var group: String?
-        /// Connections beyond this are answered 503 and closed (`max_connections = 1024`).
+        /// Connections beyond this are answered 503 and closed (`max_connections = 4096`).
         public var maximumConnections: Int
+        /// One user's connections beyond this are answered 503 and closed, so that one local
+        /// process cannot lock the others out (`max_connections_per_user`; unset: a quarter of
+        /// `max_connections`, 1024 by default — a burst of one user well under the global limit is
+        /// still served in full).
+        public var maximumConnectionsPerUserSetting: Int?
         /// A request head must arrive within this time of its first byte (`header_timeout = "10s"`).
         public var headerTimeout: Duration
         /// A kept-alive connection idle this long is closed (`idle_timeout = "60s"`).
         public var idleTimeout: Duration
 
+        /// The per-user connection limit in force.
+        public var maximumConnectionsPerUser: Int {
+            maximumConnectionsPerUserSetting ?? max(1, maximumConnections / 4)
+        }
+
         public static let defaultPath = "/run/webhook-tokend/token.sock"
         public static let defaultMode: UInt32 = 0o660
 
         public init(
-            path: String = defaultPath, mode: UInt32 = defaultMode, group: String? = nil, maximumConnections: Int = 1024,
-            headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60)
+            path: String = defaultPath, mode: UInt32 = defaultMode, group: String? = nil, maximumConnections: Int = 4096,
+            maximumConnectionsPerUser: Int? = nil, headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60)
         ) {
             self.path = path
             self.mode = mode
             self.group = group
             self.maximumConnections = maximumConnections
+            self.maximumConnectionsPerUserSetting = maximumConnectionsPerUser
             self.headerTimeout = headerTimeout
             self.idleTimeout = idleTimeout
         }

@@ -19,7 +19,9 @@ public struct ConfigurationParser {
     public static let schema: [String: [String]] = [
         "endpoint": ["base_url", "customer_id", "token_url", "scope", "ca_file", "timeout"],
         "credentials": ["client_id", "client_secret_file", "client_secret"],
-        "socket": ["path", "mode", "group", "max_connections", "header_timeout", "idle_timeout"],
+        "socket": [
+            "path", "mode", "group", "max_connections", "max_connections_per_user", "header_timeout", "idle_timeout",
+        ],
         "renewal": [
             "renew_at_remaining", "jitter", "min_remaining_life", "retry_initial", "retry_max",
             "retry_max_permanent", "retry_after_max", "refresh_min_interval", "refresh_min_interval_per_user",
@@ -201,6 +203,17 @@ public struct ConfigurationParser {
                 invalid(table, "max_connections", found: "\(count)", expected: "a number of connections from 1 to 100000")
             } else {
                 wrongType(table, "max_connections", value, expected: "a number of connections such as 1024")
+            }
+        }
+        if let value = table.table["max_connections_per_user"] {
+            if let count = value.int, count >= 1, count <= socket.maximumConnections {
+                socket.maximumConnectionsPerUserSetting = count
+            } else if let count = value.int {
+                invalid(
+                    table, "max_connections_per_user", found: "\(count)",
+                    expected: "a number of connections from 1 to max_connections (\(socket.maximumConnections))")
+            } else {
+                wrongType(table, "max_connections_per_user", value, expected: "a number of connections such as 256")
             }
         }
         if let timeout = duration(table, "header_timeout") {

@@ -1,6 +1,6 @@
 /// A validated token endpoint URL.
 ///
-/// Only `https` is accepted, except for loopback hosts (`localhost`, `127.0.0.0/8`, `::1`), where
+/// Only `https` is accepted, except for loopback hosts (exactly `localhost`, `127.0.0.0/8`, `::1`), where
 /// plain `http` is allowed for local emulators and test endpoints: the client secret must never
 /// cross a network in clear text.
 public struct TokenURL: Sendable, Equatable, CustomStringConvertible {
@@ -112,7 +112,9 @@ public struct TokenURL: Sendable, Equatable, CustomStringConvertible {
 
     /// Whether a host name or address is the local machine: `localhost`, `127.0.0.0/8` or `::1`.
     public static func isLoopback(_ host: String) -> Bool {
-        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
+        // Only the exact name `localhost`: a name under `.localhost` is sent to DNS by a resolver
+        // configured `hosts: files dns`, and could resolve anywhere.
+        if host == "localhost" || host == "::1" { return true }
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
         guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) else { return false }
         return octets[0] == "127"

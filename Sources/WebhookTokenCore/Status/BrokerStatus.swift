@@ -17,8 +17,8 @@ public struct BrokerStatus: Sendable, Equatable {
     public var consecutiveFailures: Int
     public var counters: RenewalCounters
 
-    public init<Instant>(
-        machine: RenewalStateMachine<Instant>, now: Instant, epochSeconds: Int64, tokenURL: String
+    public init<Instant, Waiter>(
+        machine: RenewalStateMachine<Instant, Waiter>, now: Instant, epochSeconds: Int64, tokenURL: String
     ) where Instant.Duration == Duration {
         self.state = machine.state(at: now)
         self.tokenURL = tokenURL

@@ -20,7 +20,13 @@ public struct FetchFailure: Error, Sendable, Equatable, CustomStringConvertible 
         case invalidResponse = "invalid_response"
         case responseTooLarge = "response_too_large"
         case redirect
+        /// A 4xx answer without an OAuth error code that says the request or client is wrong
+        /// (a proxy's HTML 403, a 404 during a deploy, `temporarily_unavailable`): transient.
+        case unexpectedStatus = "unexpected_status"
+        /// The endpoint refused the credentials or the request (RFC 6749 §5.2 code, or 401): permanent.
         case rejected = "rejected"
+        /// The endpoint granted a token without every requested scope value: permanent.
+        case insufficientScope = "insufficient_scope"
         case credentialsUnavailable = "credentials_unavailable"
     }
 
@@ -36,11 +42,14 @@ public struct FetchFailure: Error, Sendable, Equatable, CustomStringConvertible 
     public var retryAfter: Duration?
     /// A sentence saying what happened, for people.
     public var detail: String
+    /// What to do about it, when the classification alone cannot say (``remedy`` otherwise).
+    private var specificRemedy: String?
 
     public init(
         kind: Kind, severity: Severity, httpStatus: Int? = nil, oauthError: String? = nil,
-        oauthErrorDescription: String? = nil, retryAfter: Duration? = nil, detail: String
+        oauthErrorDescription: String? = nil, retryAfter: Duration? = nil, detail: String, remedy: String? = nil
     ) {
+        self.specificRemedy = remedy
         self.kind = kind
         self.severity = severity
         self.httpStatus = httpStatus
@@ -66,11 +75,14 @@ public struct FetchFailure: Error, Sendable, Equatable, CustomStringConvertible 
     /// What an operator should do about a permanent failure.
     public var remedy: String? {
         guard isPermanent else { return nil }
+        if let specificRemedy { return specificRemedy }
         switch oauthError {
         case "invalid_client", "unauthorized_client":
             return "check client_id and the client secret"
         case "invalid_scope":
-            return "check scope in [endpoint]"
+            return "check scope in [endpoint] and the token policy's allowedScopes"
+        case "invalid_grant", "unsupported_grant_type":
+            return "the endpoint does not grant client_credentials to this client; check the client's configuration"
         default:
             if httpStatus == 404 { return "check token_url (or base_url and customer_id)" }
             if kind == .redirect { return "set token_url to the final URL" }

@@ -15,12 +15,24 @@ public enum TokenResponse {
     /// Tokens longer than this are refused: they end up in consumers' HTTP headers.
     public static let maximumTokenLength = 16 * 1024
 
-    /// OAuth error codes that no retry can fix (RFC 6749 §5.2).
+    /// OAuth error codes that say the credentials or the request are wrong (RFC 6749 §5.2): no
+    /// retry can fix them, and they are the only answers besides a 401 that count as permanent.
     public static let permanentOAuthErrors: Set<String> = [
         "invalid_client", "invalid_scope", "invalid_request", "unauthorized_client", "unsupported_grant_type",
         "invalid_grant",
     ]
 
+    /// The longest scope kept from an answer; longer ones are cut (visibly) before they are stored.
+    public static let maximumScopeLength = 1024
+
+    /// Classifies the endpoint's answer.
+    ///
+    /// Permanent means "the credentials or the request are wrong", and nothing else: a 401 (with
+    /// or without a body), or a 4xx whose JSON body carries one of ``permanentOAuthErrors``.
+    /// Everything else — a proxy's HTML 403, a 404 during a deploy, `temporarily_unavailable`,
+    /// redirects, 5xx — is transient and retried with backoff, because the endpoint may heal
+    /// without anyone touching the configuration, and a permanent failure on the first fetch stops
+    /// the daemon for good.
     public static func interpret(
         status: Int, contentType: String?, retryAfter: String?, location: String? = nil, body: [UInt8],
         requestedScope: String
@@ -30,10 +42,11 @@ public enum TokenResponse {
         case 200..<300:
             return parseSuccess(contentType: contentType, body: body, requestedScope: requestedScope, status: status)
         case 300..<400:
-            let target = location.map { " to \($0)" } ?? ""
+            let target = location.map { " to \(UntrustedText.sanitize($0))" } ?? ""
             return .failure(FetchFailure(
-                kind: .redirect, severity: .permanent, httpStatus: status,
-                detail: "endpoint answered \(status) with a redirect\(target); redirects are not followed"))
+                kind: .redirect, severity: .transient, httpStatus: status, retryAfter: retryAfterDuration,
+                detail: "endpoint answered \(status) with a redirect\(target); redirects are not followed "
+                    + "(set token_url to the final URL)"))
         case 429:
             return .failure(FetchFailure(
                 kind: .rateLimited, severity: .transient, httpStatus: status, retryAfter: retryAfterDuration,
@@ -46,9 +59,19 @@ public enum TokenResponse {
                 detail: "endpoint answered \(status)"))
         default:
             let (error, description) = oauthError(in: body)
+            let permanent = status == 401 || (status >= 400 && status < 500 && error.map(permanentOAuthErrors.contains) == true)
+            let kind: FetchFailure.Kind
+            if permanent {
+                kind = .rejected
+            } else if error == "temporarily_unavailable" || error == "server_error" {
+                kind = .serverError
+            } else {
+                kind = .unexpectedStatus
+            }
             return .failure(FetchFailure(
-                kind: .rejected, severity: .permanent, httpStatus: status, oauthError: error,
-                oauthErrorDescription: description, detail: "endpoint answered \(status)"))
+                kind: kind, severity: permanent ? .permanent : .transient, httpStatus: status, oauthError: error,
+                oauthErrorDescription: description, retryAfter: retryAfterDuration,
+                detail: "endpoint answered \(status)"))
         }
     }
 
@@ -113,7 +136,7 @@ public enum TokenResponse {
         if let contentType {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() } ?? ""
             if mediaType != "application/json" && !mediaType.hasSuffix("+json") {
-                return invalid("with content type \"\(mediaType)\" instead of application/json")
+                return invalid("with content type \"\(UntrustedText.sanitize(mediaType, limit: 80))\" instead of application/json")
             }
         }
         guard body.count <= maximumBodySize else {
@@ -137,7 +160,7 @@ public enum TokenResponse {
         case .value(let type)? where type.lowercased() == "bearer":
             break
         case .value(let type)?:
-            return invalid("with token_type \"\(type)\" instead of Bearer")
+            return invalid("with token_type \"\(UntrustedText.sanitize(type, limit: 40))\" instead of Bearer")
         case .wrongType?:
             return invalid("with a token_type that is not a string")
         case nil:
@@ -151,15 +174,39 @@ public enum TokenResponse {
             }
             lifetime = .seconds(Int64(seconds))
         case .string(let text)?:
-            return invalid("with expires_in as the string \"\(text)\" instead of a number")
+            return invalid("with expires_in as the string \"\(UntrustedText.sanitize(text, limit: 40))\" instead of a number")
         case .other?:
             return invalid("with an expires_in that is not a number")
         case nil:
             return invalid("without expires_in")
         }
         var scope = requestedScope
-        if case .value(let granted)? = decoded.scope, !granted.isEmpty { scope = granted }
+        if case .value(let granted)? = decoded.scope {
+            // RFC 6749 §5.1: present means "this is what was granted" — even when it is empty,
+            // which is how Identity Cloud answers a scope its token policy lacks: a token that can
+            // do nothing. Absent means "what you asked for".
+            let missing = missingScopeValues(requested: requestedScope, granted: granted)
+            if !missing.isEmpty {
+                return .failure(insufficientScope(requested: requestedScope, granted: granted, status: status))
+            }
+            scope = UntrustedText.sanitize(granted, limit: maximumScopeLength)
+        }
         return .success(IssuedToken(accessToken: accessToken, lifetime: lifetime, scope: scope))
+    }
+
+    /// The requested scope values (space-separated, RFC 6749 §3.3) that `granted` lacks.
+    public static func missingScopeValues(requested: String, granted: String) -> [Substring] {
+        let grantedValues = Set(granted.split(separator: " "))
+        return requested.split(separator: " ").filter { !grantedValues.contains($0) }
+    }
+
+    private static func insufficientScope(requested: String, granted: String, status: Int) -> FetchFailure {
+        let shownGranted = granted.isEmpty ? "no scope" : "\"\(UntrustedText.sanitize(granted))\""
+        return FetchFailure(
+            kind: .insufficientScope, severity: .permanent, httpStatus: status,
+            detail: "endpoint granted \(shownGranted) for the requested scope \"\(requested)\"; the token is refused",
+            remedy: "add \"\(requested)\" to the allowedScopes of this client's token policy, "
+                + "or set scope in [endpoint] to what the policy allows")
     }
 
     private struct ErrorBody: Decodable {
@@ -173,11 +220,10 @@ public enum TokenResponse {
         guard !body.isEmpty, body.count <= maximumBodySize,
             let decoded = try? JSONDecoder().decode(ErrorBody.self, from: Data(body))
         else { return (nil, nil) }
-        func clean(_ text: String?) -> String? {
-            guard let text else { return nil }
-            let printable = String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(300).map(Character.init))
-            return printable.isEmpty ? nil : printable
+        func clean(_ text: String?, limit: Int) -> String? {
+            guard let text, !text.isEmpty else { return nil }
+            return UntrustedText.sanitize(text, limit: limit)
         }
-        return (clean(decoded.error), clean(decoded.errorDescription))
+        return (clean(decoded.error, limit: 64), clean(decoded.errorDescription, limit: UntrustedText.defaultLimit))
     }
 }

@@ -13,13 +13,19 @@ final class DaemonHarness: @unchecked Sendable {
     var socketPath: String { directory.file("token.sock") }
     var configPath: String { directory.file("config.toml") }
     private(set) var process: ChildProcess?
+    let endpointTimeout: String
     /// The output of every process this harness started, in order.
     private let collectors = LockedArray<OutputCollector>()
 
     /// - Parameters:
     ///   - expiresIn: lifetime of issued tokens, seconds (a few seconds make renewals observable).
     ///   - renewal: extra lines for the `[renewal]` table.
-    init(expiresIn: Int = 3, renewal: String = "", socket: String = "", extraConfig: String = "") async throws {
+    ///   - endpointTimeout: `[endpoint] timeout`, a duration string.
+    init(
+        expiresIn: Int = 3, renewal: String = "", socket: String = "", extraConfig: String = "",
+        endpointTimeout: String = "2s"
+    ) async throws {
+        self.endpointTimeout = endpointTimeout
         directory = try TemporaryDirectory.make(prefix: "wt")
         let certificates = TestCertificates.shared
         emulator = TokenEndpointEmulator(options: .init(
@@ -36,7 +42,7 @@ final class DaemonHarness: @unchecked Sendable {
             base_url = "https://127.0.0.1:\(port)"
             customer_id = "test-customer"
             ca_file = "\(TestCertificates.shared.caCertificate)"
-            timeout = "2s"
+            timeout = "\(endpointTimeout)"
 
             [credentials]
             client_id = "\(clientID)"

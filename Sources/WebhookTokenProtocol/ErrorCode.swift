@@ -1,0 +1,28 @@
+/// The stable machine codes of the socket API's errors: the `error` field of every error body and
+/// the `X-Webhook-Tokend-Error` header. Shared by the daemon and the client, so that the client's
+/// messages and exit codes cannot drift from what the daemon sends.
+public enum ErrorCode: String, Sendable, CaseIterable {
+    /// No token with enough life left (503, with `Retry-After`).
+    case noValidToken = "no_valid_token"
+    /// The daemon is stopping (503).
+    case shuttingDown = "shutting_down"
+    /// The connecting user is not allowed by `[access]` (403).
+    case peerNotAllowed = "peer_not_allowed"
+    /// Too many open connections, in all or from this user (503, with `Retry-After`).
+    case tooManyConnections = "too_many_connections"
+    case notFound = "not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case bodyNotAccepted = "body_not_accepted"
+    case requestHeadTooLarge = "request_head_too_large"
+    case requestTimeout = "request_timeout"
+    case badRequest = "bad_request"
+}
+
+/// Response headers of the socket API beyond HTTP's own.
+public enum ProtocolHeader {
+    /// On every error answer: its ``ErrorCode``, so a client need not parse the body.
+    public static let error = "X-Webhook-Tokend-Error"
+    /// On a `POST /v1/token/refresh` answered with the current token rather than a new one: why
+    /// (`rate_limited`, `backing_off`, or the failed fetch's error code and detail).
+    public static let refresh = "X-Webhook-Tokend-Refresh"
+}
