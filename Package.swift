@@ -40,7 +40,8 @@ let package = Package(
         .target(
             name: "WebhookTokenCore",
             dependencies: [
-                .product(name: "TOMLKit", package: "TOMLKit")
+                "WebhookTokenProtocol",
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strictSettings
         ),
@@ -129,6 +130,7 @@ let package = Package(
             name: "webhook-tokend",
             dependencies: [
                 "WebhookTokenDaemon",
+                "WebhookTokenServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -7,28 +7,37 @@ import WebhookTokenServer
 struct AccessRuleResolver {
     /// What the names resolve to.
     struct Resolved: Equatable {
-        var rule: PeerAccessRule
+        /// Each profile's rule, by profile name.
+        var rules: [String: PeerAccessRule]
         var socketGroupID: UInt32?
     }
 
     static func resolve(_ configuration: Configuration) throws(AccountLookup.Problem) -> Resolved {
+        var rules: [String: PeerAccessRule] = [:]
+        for profile in configuration.profiles {
+            rules[profile.name] = try rule(profile.access)
+        }
+        let socketGroupID = try configuration.socket.group.map { name throws(AccountLookup.Problem) in
+            try AccountLookup.groupID(named: name)
+        }
+        return Resolved(rules: rules, socketGroupID: socketGroupID)
+    }
+
+    private static func rule(_ access: AccessPolicy) throws(AccountLookup.Problem) -> PeerAccessRule {
         var users = Set<UInt32>(), groups = Set<UInt32>()
-        for principal in configuration.access.allowedUsers {
+        for principal in access.allowedUsers {
             switch principal {
             case .id(let id): users.insert(id)
             case .name(let name): users.insert(try AccountLookup.userID(named: name))
             }
         }
-        for principal in configuration.access.allowedGroups {
+        for principal in access.allowedGroups {
             switch principal {
             case .id(let id): groups.insert(id)
             case .name(let name): groups.insert(try AccountLookup.groupID(named: name))
             }
         }
-        let socketGroupID = try configuration.socket.group.map { name throws(AccountLookup.Problem) in
-            try AccountLookup.groupID(named: name)
-        }
-        return Resolved(rule: PeerAccessRule(allowedUserIDs: users, allowedGroupIDs: groups), socketGroupID: socketGroupID)
+        return PeerAccessRule(allowedUserIDs: users, allowedGroupIDs: groups)
     }
 
     /// Resolves, retrying a failed lookup (not an unknown name) with a doubling delay — at boot

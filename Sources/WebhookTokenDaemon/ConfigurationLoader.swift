@@ -4,30 +4,43 @@ public import WebhookTokenCore
 import Glibc
 #endif
 
-/// A configuration together with the secret it points to: everything the daemon needs to run.
+/// A configuration together with the secrets it points to: everything the daemon needs to run.
 public struct LoadedConfiguration: Sendable {
     public var configuration: Configuration
-    public var secret: ClientSecret
+    /// Each profile's secret, by profile name.
+    public var secrets: [String: LoadedSecret]
     public var path: String
-    /// Where the secret came from, for `--check-config` and logs (never the secret itself).
-    public var secretOrigin: String
 
-    public init(configuration: Configuration, secret: ClientSecret, path: String, secretOrigin: String) {
-        self.configuration = configuration
-        self.secret = secret
-        self.path = path
-        self.secretOrigin = secretOrigin
+    /// A client secret and where it came from (for `--check-config` and logs; never the secret).
+    public struct LoadedSecret: Sendable {
+        public var secret: ClientSecret
+        public var origin: String
+
+        public init(secret: ClientSecret, origin: String) {
+            self.secret = secret
+            self.origin = origin
+        }
     }
 
-    public var tokenRequest: TokenRequest {
-        TokenRequest(endpoint: configuration.endpoint, clientID: configuration.credentials.clientID, secret: secret)
+    public init(configuration: Configuration, secrets: [String: LoadedSecret], path: String) {
+        self.configuration = configuration
+        self.secrets = secrets
+        self.path = path
+    }
+
+    /// The token request of `profile`.
+    public func tokenRequest(for profile: Configuration.Profile) -> TokenRequest {
+        TokenRequest(
+            endpoint: profile.endpoint, clientID: profile.credentials.clientID,
+            secret: secrets[profile.name]?.secret ?? ClientSecret(""))
     }
 }
 
-/// Reads `config.toml` and the client secret from disk, with the safety checks that need the
-/// file system: files writable by group or others are refused (anyone who could write them could
-/// point the daemon elsewhere), an inline secret needs a config file private to its owner, and
-/// exactly one secret source must resolve.
+/// Reads `config.toml` and the client secrets from disk, with the safety checks that need the
+/// file system: files owned by anyone but root or the daemon's user, or writable by group or
+/// others, are refused (anyone who could write them could point the daemon elsewhere), an inline
+/// secret needs a config file private to its owner, and exactly one secret source must resolve
+/// for every profile.
 public enum ConfigurationLoader {
     /// The largest configuration or secret file read.
     static let maximumFileSize = 1 << 20
@@ -38,48 +51,61 @@ public enum ConfigurationLoader {
     public static func load(path: String, environment: [String: String], checkOnly: Bool = false) throws(ConfigurationError) -> LoadedConfiguration {
         let (text, mode) = try readProtectedFile(path, configFile: path, role: "configuration file")
         let configuration = try ConfigurationParser.parse(text, file: path)
-
-        func problem(_ key: String?, _ text: String) -> ConfigurationError {
-            ConfigurationError(.init(file: path, key: key, problem: .file(text)))
+        var secrets: [String: LoadedConfiguration.LoadedSecret] = [:]
+        for profile in configuration.profiles {
+            secrets[profile.name] = try loadSecret(
+                of: profile, configFile: path, configMode: mode, environment: environment, checkOnly: checkOnly)
         }
-        let credentialPath = environment["CREDENTIALS_DIRECTORY"].map { "\($0)/\(SecretSource.credentialName)" }
+        return LoadedConfiguration(configuration: configuration, secrets: secrets, path: path)
+    }
+
+    private static func loadSecret(
+        of profile: Configuration.Profile, configFile path: String, configMode mode: mode_t,
+        environment: [String: String], checkOnly: Bool
+    ) throws(ConfigurationError) -> LoadedConfiguration.LoadedSecret {
+        let table = profile.name == Configuration.Profile.defaultName ? "credentials" : "profiles.\(profile.name).credentials"
+        func problem(_ key: String?, _ text: String) -> ConfigurationError {
+            ConfigurationError(.init(file: path, key: key.map { "\(table).\($0)" } ?? table, problem: .file(text)))
+        }
+        let credentialName = Configuration.Profile.credentialName(profile: profile.name)
+        let credentialPath = environment["CREDENTIALS_DIRECTORY"].map { "\($0)/\(credentialName)" }
         let credentialExists = credentialPath.map { access($0, F_OK) == 0 } ?? false
 
-        switch configuration.credentials.secretSource {
+        switch profile.credentials.secretSource {
         case .inline(let secret):
             if mode & 0o077 != 0 {
-                throw problem("credentials.client_secret", "an inline client_secret is refused because \(path) is accessible by group or others (mode \(octal(mode))); run chmod 600 \(path), or move the secret to client_secret_file or a systemd credential")
+                throw problem("client_secret", "an inline client_secret is refused because \(path) is accessible by group or others (mode \(octal(mode))); run chmod 600 \(path), or move the secret to client_secret_file or a systemd credential")
             }
             if credentialExists {
-                throw problem("credentials.client_secret", "both client_secret and the systemd credential \(SecretSource.credentialName) are present; exactly one secret source must be used")
+                throw problem("client_secret", "both client_secret and the systemd credential \(credentialName) are present; exactly one secret source must be used")
             }
-            return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "client_secret in \(path)")
+            return .init(secret: secret, origin: "client_secret in \(path)")
         case .file(let secretPath):
             if credentialExists {
-                throw problem("credentials.client_secret_file", "both client_secret_file and the systemd credential \(SecretSource.credentialName) are present; exactly one secret source must be used (under systemd, drop client_secret_file and use LoadCredential=)")
+                throw problem("client_secret_file", "both client_secret_file and the systemd credential \(credentialName) are present; exactly one secret source must be used (under systemd, drop client_secret_file and use LoadCredential=)")
             }
-            let (contents, _) = try readProtectedFile(secretPath, configFile: path, role: "client secret file", key: "credentials.client_secret_file", refuseGroupOrOtherReadable: true)
-            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: secretPath, configFile: path)
-            return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "file \(secretPath)")
+            let (contents, _) = try readProtectedFile(secretPath, configFile: path, role: "client secret file", key: "\(table).client_secret_file", refuseGroupOrOtherReadable: true)
+            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: secretPath, configFile: path, key: table)
+            return .init(secret: secret, origin: "file \(secretPath)")
         case .systemdCredential(let name):
             if checkOnly && environment["CREDENTIALS_DIRECTORY"] == nil {
-                return LoadedConfiguration(
-                    configuration: configuration, secret: ClientSecret(""), path: path,
-                    secretOrigin: "systemd credential \(name) (not checked: $CREDENTIALS_DIRECTORY is set only inside the unit)")
+                return .init(
+                    secret: ClientSecret(""),
+                    origin: "systemd credential \(name) (not checked: $CREDENTIALS_DIRECTORY is set only inside the unit)")
             }
             guard let credentialPath, credentialExists else {
-                throw problem("credentials", "no client secret: set client_secret_file (or client_secret) in [credentials], or pass the systemd credential \(name) (LoadCredential=\(name):/etc/webhook-tokend/client-secret)")
+                throw problem(nil, "no client secret: set client_secret_file (or client_secret) in [\(table)], or pass the systemd credential \(name) (LoadCredential=\(name):/etc/webhook-tokend/\(name))")
             }
             // systemd makes credentials read-only and private to the service: no mode checks apply.
-            let (contents, _) = try readProtectedFile(credentialPath, configFile: path, role: "systemd credential", key: "credentials", checkMode: false)
-            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: credentialPath, configFile: path)
-            return LoadedConfiguration(configuration: configuration, secret: secret, path: path, secretOrigin: "systemd credential \(name)")
+            let (contents, _) = try readProtectedFile(credentialPath, configFile: path, role: "systemd credential", key: table, checkMode: false)
+            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: credentialPath, configFile: path, key: table)
+            return .init(secret: secret, origin: "systemd credential \(name)")
         }
     }
 
-    private static func nonEmpty(_ secret: ClientSecret, origin: String, configFile: String) throws(ConfigurationError) -> ClientSecret {
+    private static func nonEmpty(_ secret: ClientSecret, origin: String, configFile: String, key: String) throws(ConfigurationError) -> ClientSecret {
         guard !secret.revealed.isEmpty else {
-            throw ConfigurationError(.init(file: configFile, key: "credentials", problem: .file("the client secret in \(origin) is empty")))
+            throw ConfigurationError(.init(file: configFile, key: key, problem: .file("the client secret in \(origin) is empty")))
         }
         return secret
     }

@@ -54,7 +54,11 @@ public enum Daemon {
                 return error.isTransient ? DaemonExitCode.temporaryFailure : DaemonExitCode.configuration
             }
             print(loaded.configuration.renderedTOML(), terminator: "")
-            print("# configuration OK; client secret from \(loaded.secretOrigin)")
+            for profile in loaded.configuration.profiles {
+                let origin = loaded.secrets[profile.name]?.origin ?? "?"
+                let whose = loaded.configuration.profiles.count == 1 ? "" : " of the profile \(profile.name)"
+                print("# configuration OK; client secret\(whose) from \(origin)")
+            }
             return DaemonExitCode.success
         }
         let configuration = loaded.configuration
@@ -66,38 +70,7 @@ public enum Daemon {
         ProcessHardening.apply(logger: logger)
         let notifier = SystemdNotifier()
 
-        // 3. The token endpoint client and the broker.
-        let endpointClient: TokenEndpointClient
-        do {
-            endpointClient = try TokenEndpointClient(caFile: configuration.endpoint.caFile, timeout: configuration.endpoint.timeout)
-        } catch {
-            logger.critical("Failed to load ca_file \(configuration.endpoint.caFile ?? ""): \(error)")
-            return DaemonExitCode.configuration
-        }
-        let fetcher = ReloadableEndpointClient(endpointClient)
-        let metrics = DaemonMetrics()
-        let broker = TokenBroker(
-            endpoint: configuration.endpoint, request: loaded.tokenRequest, policy: configuration.renewal,
-            logger: logger, exitOnInitialPermanentFailure: !options.developmentMode,
-            onEvent: { event in
-                switch event {
-                case .tokenObtained(let status, let first):
-                    metrics.fetchSucceeded(renewal: !first)
-                    if first {
-                        notifier.ready(status: status.summary())
-                    } else {
-                        notifier.status(status.summary())
-                    }
-                case .fetchFailed(let failure, let status):
-                    metrics.fetchFailed(failure)
-                    notifier.status(status.summary())
-                case .tokenExpired(let status):
-                    notifier.status(status.summary())
-                }
-            })
-        notifier.status("waiting for first token: request in flight")
-
-        // 4. The socket: adopted from systemd, or bound here; guarded by the access rule and limits.
+        // 3. The names the configuration uses, then one broker per profile.
         let names: AccessRuleResolver.Resolved
         do {
             names = try await AccessRuleResolver.resolveRetrying(configuration, logger: logger)
@@ -105,7 +78,29 @@ public enum Daemon {
             logger.critical("Failed to load configuration: \(error)")
             return error.isTransient ? DaemonExitCode.temporaryFailure : DaemonExitCode.configuration
         }
-        let accessRule = SharedAccessRule(names.rule)
+        let metrics = DaemonMetrics()
+        let profiles = ProfileSet()
+        let readiness = ReadinessTracker(
+            notifier: notifier, summary: { profiles.status().summary() },
+            giveUp: { [logger] rejected in
+                logger.critical("\(rejected)", metadata: [
+                    "message_id": "\(MessageID.renewalFailed)", "error_code": "\(rejected.errorCode)",
+                ])
+                profiles.fail(rejected)
+            })
+        let factory = ProfileFactory(logger: logger, metrics: metrics, readiness: readiness)
+        do {
+            for profile in configuration.profiles {
+                profiles.add(try factory.make(profile, request: loaded.tokenRequest(for: profile)))
+            }
+        } catch {
+            logger.critical("Failed to load configuration: \(error)")
+            return DaemonExitCode.configuration
+        }
+        notifier.status(profiles.status().summary())
+
+        // 4. The socket: adopted from systemd, or bound here; guarded by the access rules and limits.
+        let accessRules = SharedAccessRules(names.rules)
         let limits = TokenSocketServer.Limits(
             maximumConnections: configuration.socket.maximumConnections,
             maximumConnectionsPerUser: configuration.socket.maximumConnectionsPerUser,
@@ -126,8 +121,8 @@ public enum Daemon {
         do {
             let connections = ConnectionCounter()
             server = try await TokenSocketServer.start(
-                listener: listener, serving: SocketAPI(broker: broker, metrics: metrics, connections: connections),
-                limits: limits, access: accessRule, connections: connections, observer: metrics, logger: logger)
+                listener: listener, serving: SocketAPI(profiles: profiles, metrics: metrics, connections: connections),
+                limits: limits, access: accessRules, connections: connections, observer: metrics, logger: logger)
         } catch {
             logger.critical("Failed to listen on \(configuration.socket.path): \(error)")
             return DaemonExitCode.failure
@@ -136,7 +131,7 @@ public enum Daemon {
             logger.info("Listening", metadata: ["socket": "\(path)", "mode": "\(String(configuration.socket.mode, radix: 8))"])
         }
         if options.developmentMode {
-            announceDevelopmentMode(socketPath: configuration.socket.path, tokenURL: configuration.endpoint.tokenURL)
+            announceDevelopmentMode(socketPath: configuration.socket.path, profiles: configuration.profiles)
         }
 
         // 5. Services: serving, reload on SIGHUP, watchdog, renewal. SIGTERM/SIGINT stop them
@@ -150,8 +145,8 @@ public enum Daemon {
         if !options.developmentMode {
             services.append(.init(
                 service: ReloadService(signals: hangups, configurationPath: options.configurationPath,
-                                       options: options, broker: broker,
-                                       fetcher: fetcher, access: accessRule, notifier: notifier, logger: logger,
+                                       options: options, profiles: profiles, factory: factory, readiness: readiness,
+                                       access: accessRules, notifier: notifier, logger: logger,
                                        current: loaded, currentNames: names),
                 successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "reload"))
@@ -159,13 +154,13 @@ public enum Daemon {
         if let interval = notifier.watchdogInterval() {
             logger.info("systemd watchdog enabled", metadata: ["interval_s": "\(interval.seconds)"])
             services.append(.init(
-                service: WatchdogService(interval: interval, notifier: notifier, broker: broker,
+                service: WatchdogService(interval: interval, notifier: notifier, profiles: profiles,
                                          eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger),
                 successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "watchdog"))
         }
         services.append(.init(
-            service: RenewalService(broker: broker, fetcher: fetcher, notifier: notifier),
+            service: RenewalService(profiles: profiles, notifier: notifier),
             successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
             serviceName: "renewal"))
         var groupLogger = logger
@@ -176,9 +171,7 @@ public enum Daemon {
         var exitCode = DaemonExitCode.success
         do {
             try await group.run()
-        } catch let error as TokenBroker.InitialFetchRejected {
-            logger.critical("\(error)", metadata: ["message_id": "\(MessageID.renewalFailed)", "error_code": "\(error.failure.kind.rawValue)"])
-            notifier.status(error.description)
+        } catch is AllProfilesRejected {
             exitCode = DaemonExitCode.configuration
         } catch {
             logger.critical("Stopped after an error: \(error)")
@@ -194,9 +187,11 @@ public enum Daemon {
         return exitCode
     }
 
-    private static func announceDevelopmentMode(socketPath: String, tokenURL: TokenURL) {
+    private static func announceDevelopmentMode(socketPath: String, profiles: [Configuration.Profile]) {
+        let tokenURL = profiles[0].endpoint.tokenURL
+        let names = profiles.count == 1 ? "" : " (profiles: \(profiles.map(\.name).joined(separator: ", ")))"
         printError("""
-            webhook-tokend dev mode: tokens come from an emulated endpoint at \(tokenURL)
+            webhook-tokend dev mode: tokens come from an emulated endpoint at \(tokenURL)\(names)
             The socket is \(socketPath). Try, from another terminal:
                 webhook-token --socket \(socketPath)
                 webhook-token --socket \(socketPath) status

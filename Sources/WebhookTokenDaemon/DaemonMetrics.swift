@@ -14,11 +14,11 @@ import WebhookTokenServer
 ///
 /// | metric | type | labels |
 /// |---|---|---|
-/// | `webhook_tokend_token_fetches_total` | counter | `result` (success, transient, permanent), `code` |
-/// | `webhook_tokend_token_renewals_total` | counter | |
-/// | `webhook_tokend_token_expires_in_seconds` | gauge | |
-/// | `webhook_tokend_token_expiry_timestamp_seconds` | gauge | |
-/// | `webhook_tokend_state` | gauge (1 for the current state) | `state` |
+/// | `webhook_tokend_token_fetches_total` | counter | `profile`, `result` (success, transient, permanent), `code` |
+/// | `webhook_tokend_token_renewals_total` | counter | `profile` |
+/// | `webhook_tokend_token_expires_in_seconds` | gauge | `profile` |
+/// | `webhook_tokend_token_expiry_timestamp_seconds` | gauge | `profile` |
+/// | `webhook_tokend_state` | gauge (1 for the current state) | `profile`, `state` |
 /// | `webhook_tokend_requests_total` | counter | `endpoint`, `status` |
 /// | `webhook_tokend_request_duration_seconds` | histogram | `endpoint` |
 /// | `webhook_tokend_open_connections` | gauge | |
@@ -33,13 +33,18 @@ final class DaemonMetrics: ServerObserver {
     private let requestCounters: [[Int: Counter]]
     private let otherRequestCounters = Mutex<[String: Counter]>([:])
     private let requestTimers: [Timer]
-    private let renewals: Counter
-    private let expiresIn: Gauge
-    private let expiryTimestamp: Gauge
-    private let stateGauges: [BrokerState: Gauge]
     private let openConnections: Gauge
     private let deniedPeers: Counter
     private let fetchCounters = Mutex<[String: Counter]>([:])
+    /// Each profile's gauges and renewal counter, made when the profile is first seen.
+    private let profileMetrics = Mutex<[String: ProfileMetrics]>([:])
+
+    private struct ProfileMetrics {
+        let renewals: Counter
+        let expiresIn: Gauge
+        let expiryTimestamp: Gauge
+        let stateGauges: [BrokerState: Gauge]
+    }
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -57,12 +62,6 @@ final class DaemonMetrics: ServerObserver {
         requestTimers = ServerRoute.allCases.map { route in
             Timer(label: "webhook_tokend_request_duration_seconds", dimensions: [("endpoint", route.rawValue)], factory: factory)
         }
-        renewals = Counter(label: "webhook_tokend_token_renewals_total", factory: factory)
-        expiresIn = Gauge(label: "webhook_tokend_token_expires_in_seconds", factory: factory)
-        expiryTimestamp = Gauge(label: "webhook_tokend_token_expiry_timestamp_seconds", factory: factory)
-        stateGauges = Dictionary(uniqueKeysWithValues: [BrokerState.starting, .valid, .renewing, .degraded, .expired, .failed].map {
-            ($0, Gauge(label: "webhook_tokend_state", dimensions: [("state", $0.rawValue)], factory: factory))
-        })
         openConnections = Gauge(label: "webhook_tokend_open_connections", factory: factory)
         deniedPeers = Counter(label: "webhook_tokend_denied_peers_total", factory: factory)
     }
@@ -89,32 +88,55 @@ final class DaemonMetrics: ServerObserver {
         deniedPeers.increment()
     }
 
-    func fetchSucceeded(renewal: Bool) {
-        fetchCounter(result: "success", code: "ok").increment()
-        if renewal { renewals.increment() }
+    func fetchSucceeded(profile: String, renewal: Bool) {
+        fetchCounter(profile: profile, result: "success", code: "ok").increment()
+        if renewal { metrics(of: profile).renewals.increment() }
     }
 
-    func fetchFailed(_ failure: FetchFailure) {
-        fetchCounter(result: failure.severity.rawValue, code: failure.kind.rawValue).increment()
+    func fetchFailed(profile: String, _ failure: FetchFailure) {
+        fetchCounter(profile: profile, result: failure.severity.rawValue, code: failure.kind.rawValue).increment()
     }
 
-    private func fetchCounter(result: String, code: String) -> Counter {
+    private func fetchCounter(profile: String, result: String, code: String) -> Counter {
         let factory = self.factory
         return fetchCounters.withLock { counters in
-            let key = "\(result) \(code)"
-            let counter = counters[key] ?? Counter(label: "webhook_tokend_token_fetches_total", dimensions: [("result", result), ("code", code)], factory: factory)
+            let key = "\(profile) \(result) \(code)"
+            let counter = counters[key] ?? Counter(
+                label: "webhook_tokend_token_fetches_total",
+                dimensions: [("profile", profile), ("result", result), ("code", code)], factory: factory)
             counters[key] = counter
             return counter
+        }
+    }
+
+    private func metrics(of profile: String) -> ProfileMetrics {
+        let factory = self.factory
+        return profileMetrics.withLock { all in
+            if let existing = all[profile] { return existing }
+            let dimensions = [("profile", profile)]
+            let made = ProfileMetrics(
+                renewals: Counter(label: "webhook_tokend_token_renewals_total", dimensions: dimensions, factory: factory),
+                expiresIn: Gauge(label: "webhook_tokend_token_expires_in_seconds", dimensions: dimensions, factory: factory),
+                expiryTimestamp: Gauge(
+                    label: "webhook_tokend_token_expiry_timestamp_seconds", dimensions: dimensions, factory: factory),
+                stateGauges: Dictionary(uniqueKeysWithValues: BrokerState.allCases.map {
+                    ($0, Gauge(label: "webhook_tokend_state", dimensions: dimensions + [("state", $0.rawValue)], factory: factory))
+                }))
+            all[profile] = made
+            return made
         }
     }
 
     // MARK: - Exposition
 
     /// The text exposition, with the gauges that describe "now" brought up to date first.
-    func render(status: BrokerStatus, openConnections connections: Int) -> String {
-        expiresIn.record(Double(status.expiresInSeconds ?? 0))
-        expiryTimestamp.record(Double(status.expiresAtEpochSeconds ?? 0))
-        for (state, gauge) in stateGauges { gauge.record(state == status.state ? 1 : 0) }
+    func render(status: DaemonStatus, openConnections connections: Int) -> String {
+        for profile in status.profiles {
+            let metrics = metrics(of: profile.name)
+            metrics.expiresIn.record(Double(profile.status.expiresInSeconds ?? 0))
+            metrics.expiryTimestamp.record(Double(profile.status.expiresAtEpochSeconds ?? 0))
+            for (state, gauge) in metrics.stateGauges { gauge.record(state == profile.status.state ? 1 : 0) }
+        }
         openConnections.record(Double(connections))
         return registry.emitToString()
     }

@@ -1,4 +1,4 @@
-import WebhookTokenCore
+public import WebhookTokenCore
 
 /// What the command line asked the daemon to do.
 public struct DaemonOptions: Sendable {
@@ -13,11 +13,15 @@ public struct DaemonOptions: Sendable {
     public var developmentTokenLifetime: Int
     /// Overrides `[logging] level`.
     public var logLevel: String?
+    /// The profiles dev mode emulates (`--dev-profiles a,b`): "default" unless given.
+    public var developmentProfiles: [String]
 
     public init(
         configurationPath: String, checkConfiguration: Bool = false, developmentMode: Bool = false,
-        socketPath: String? = nil, developmentTokenLifetime: Int = 30, logLevel: String? = nil
+        socketPath: String? = nil, developmentTokenLifetime: Int = 30, logLevel: String? = nil,
+        developmentProfiles: [String] = [Configuration.Profile.defaultName]
     ) {
+        self.developmentProfiles = developmentProfiles
         self.configurationPath = configurationPath
         self.checkConfiguration = checkConfiguration
         self.developmentMode = developmentMode

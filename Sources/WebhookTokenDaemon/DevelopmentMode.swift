@@ -35,15 +35,25 @@ enum DevelopmentMode {
             socketPath = "\(socketDirectory!)/token.sock"
         }
         let tokenURL = try TokenURL(baseURL: "http://127.0.0.1:\(port)", customerID: "dev-customer")
+        // One emulated client serves every dev profile; each asks for a scope of its own, so that
+        // their tokens are told apart in `webhook-token status`.
+        let profiles = options.developmentProfiles.enumerated().map { index, name in
+            Configuration.Profile(
+                name: name,
+                endpoint: .init(tokenURL: tokenURL, scope: index == 0 ? Configuration.Endpoint.defaultScope : "\(name):**",
+                                timeout: .seconds(5)),
+                credentials: .init(clientID: clientID, secretSource: .inline(ClientSecret(secret))),
+                renewal: RenewalPolicy(minimumRemainingLife: .seconds(5)), access: AccessPolicy())
+        }
         let configuration = Configuration(
-            endpoint: .init(tokenURL: tokenURL, timeout: .seconds(5)),
-            credentials: .init(clientID: clientID, secretSource: .inline(ClientSecret(secret))),
-            socket: .init(path: socketPath, mode: 0o600),
-            renewal: RenewalPolicy(minimumRemainingLife: .seconds(5)),
+            profiles: profiles, socket: .init(path: socketPath, mode: 0o600),
             logging: .init(level: options.logLevel ?? "info"))
         let loaded = LoadedConfiguration(
-            configuration: configuration, secret: ClientSecret(secret), path: "(dev mode)",
-            secretOrigin: "generated for dev mode")
+            configuration: configuration,
+            secrets: Dictionary(uniqueKeysWithValues: profiles.map {
+                ($0.name, .init(secret: ClientSecret(secret), origin: "generated for dev mode"))
+            }),
+            path: "(dev mode)")
         return Setup(loaded: loaded, emulator: emulator, socketDirectory: socketDirectory)
     }
 

@@ -6,21 +6,24 @@ import WebhookTokenEndpoint
 import WebhookTokenServer
 import WebhookTokenSystemd
 
-/// Re-reads the configuration and the secret on SIGHUP (`systemctl reload`).
+/// Re-reads the configuration and the secrets on SIGHUP (`systemctl reload`).
 ///
 /// A broken new configuration — including a user or group name that does not resolve — is
-/// rejected with a log line and the running one keeps serving. A changed endpoint or credential
-/// makes the broker fetch a new token while the old one is still served; a changed `[access]`
-/// rule applies at once, to new connections and to the next request of open ones. Settings that
-/// only take effect at start-up (the socket, the log level) are named in the reload's result:
-/// the log line and systemd's `STATUS=`.
+/// rejected with a log line and the running one keeps serving. Profiles are added, removed and
+/// changed: a new one starts fetching, a removed one's routes answer 404 at once, a changed
+/// endpoint or credential fetches a new token while the old one is still served, and a profile
+/// whose configuration did not change keeps its token and its schedule. A changed `[access]` rule
+/// applies at once, to new connections and to the next request of open ones. Settings that only
+/// take effect at start-up (the socket, the log level) are named in the reload's result: the log
+/// line and systemd's `STATUS=`.
 struct ReloadService: Service {
     let signals: UnixSignalsSequence
     let configurationPath: String
     let options: DaemonOptions
-    let broker: TokenBroker
-    let fetcher: ReloadableEndpointClient
-    let access: SharedAccessRule
+    let profiles: ProfileSet
+    let factory: ProfileFactory
+    let readiness: ReadinessTracker
+    let access: SharedAccessRules
     let notifier: SystemdNotifier
     let logger: Logger
     let current: LoadedConfiguration
@@ -33,13 +36,13 @@ struct ReloadService: Service {
     private func handleSignals() async {
         var running = (current, currentNames)
         for await _ in signals {
-            // Before the first token the unit is still starting: RELOADING/READY would mark it up.
-            let wasReady = broker.status().lastSuccessEpochSeconds != nil
+            // Before readiness the unit is still starting: RELOADING/READY would mark it up.
+            let wasReady = readiness.isReady
             if wasReady { notifier.reloading() }
             logger.info("Reloading configuration", metadata: ["path": "\(configurationPath)"])
             let outcome: String?
             (running, outcome) = reload(from: running)
-            let summary = (outcome.map { "\($0); " } ?? "") + broker.status().summary()
+            let summary = (outcome.map { "\($0); " } ?? "") + profiles.status().summary()
             if wasReady {
                 notifier.ready(status: summary)
             } else {
@@ -55,31 +58,54 @@ struct ReloadService: Service {
     ) -> ((LoadedConfiguration, AccessRuleResolver.Resolved), String?) {
         var loaded: LoadedConfiguration
         let names: AccessRuleResolver.Resolved
+        var added: [String: ProfileRuntime] = [:]
+        var newClients: [String: TokenEndpointClient] = [:]
         do throws(any Error) {
             loaded = try ConfigurationLoader.load(path: configurationPath, environment: Environment.current)
             options.applyOverrides(to: &loaded.configuration)
             names = try AccessRuleResolver.resolve(loaded.configuration)
+            // Everything that can fail, before anything changes: a new profile's client, a
+            // changed profile's new trust roots.
+            for profile in loaded.configuration.profiles {
+                guard let previous = running.0.configuration.profile(named: profile.name) else {
+                    added[profile.name] = try factory.make(profile, request: loaded.tokenRequest(for: profile))
+                    continue
+                }
+                if previous.endpoint.caFile != profile.endpoint.caFile || previous.endpoint.timeout != profile.endpoint.timeout {
+                    newClients[profile.name] = try TokenEndpointClient(
+                        caFile: profile.endpoint.caFile, timeout: profile.endpoint.timeout)
+                }
+            }
         } catch {
+            for runtime in added.values { readiness.forget(runtime.name) }
             logger.error("Failed to reload configuration, keeping the current one: \(error)")
             return (running, "reload failed, running configuration kept (see the log)")
         }
         let old = running.0.configuration, new = loaded.configuration
-        if old.endpoint.caFile != new.endpoint.caFile || old.endpoint.timeout != new.endpoint.timeout {
-            do {
-                fetcher.replace(with: try TokenEndpointClient(caFile: new.endpoint.caFile, timeout: new.endpoint.timeout))
-            } catch {
-                logger.error("Failed to reload configuration, keeping the current one: cannot load ca_file \(new.endpoint.caFile ?? ""): \(error)")
-                return (running, "reload failed, running configuration kept (see the log)")
+        for profile in old.profiles where new.profile(named: profile.name) == nil {
+            profiles.remove(named: profile.name)
+            readiness.forget(profile.name)
+            logger.notice("Removed a profile", metadata: ["profile": "\(profile.name)"])
+        }
+        for profile in new.profiles {
+            if let runtime = added[profile.name] {
+                profiles.add(runtime)
+                logger.notice("Added a profile", metadata: ["profile": "\(profile.name)"])
+            } else if let runtime = profiles.runtime(named: profile.name) {
+                // A new client for new trust roots or timeout; the broker decides whether the
+                // endpoint or the credentials changed enough to fetch a new token.
+                if let client = newClients[profile.name] { runtime.fetcher.replace(with: client) }
+                runtime.broker.reconfigure(
+                    endpoint: profile.endpoint, request: loaded.tokenRequest(for: profile), policy: profile.renewal)
             }
         }
-        if names.rule != running.1.rule {
-            access.replace(with: names.rule)
-            logger.notice("Applied the new [access] rule")
+        if names.rules != running.1.rules {
+            access.replace(with: names.rules)
+            logger.notice("Applied the new [access] rules")
         }
         var needRestart: [String] = []
         if old.socket != new.socket || names.socketGroupID != running.1.socketGroupID { needRestart.append("[socket]") }
         if old.logging != new.logging { needRestart.append("[logging]") }
-        broker.reconfigure(endpoint: new.endpoint, request: loaded.tokenRequest, policy: new.renewal)
         guard needRestart.isEmpty else {
             let outcome = "reloaded; \(needRestart.joined(separator: " and ")) changes take effect at the next restart"
             logger.warning("Configuration reloaded, but some changes need a restart", metadata: ["pending": "\(needRestart)"])

@@ -1,21 +1,19 @@
+import WebhookTokenCore
 import WebhookTokenServer
 
-/// The socket API as the server sees it: tokens and status from the broker, metrics from the
+/// The socket API as the server sees it: the profiles' tokens and status, and metrics from the
 /// daemon's registry together with the server's own connection count.
 struct SocketAPI: TokenServing {
-    let broker: TokenBroker
+    let profiles: ProfileSet
     let metrics: DaemonMetrics
     let connections: ConnectionCounter
 
-    func currentToken() -> TokenAnswer { broker.currentToken() }
-    var isAwaitingFirstToken: Bool { broker.isAwaitingFirstToken }
-    func firstToken() async -> TokenAnswer { await broker.firstToken() }
-    func refreshToken(peerUID: UInt32?) async -> TokenAnswer { await broker.refreshToken(peerUID: peerUID) }
-    func statusJSON() -> String { broker.statusJSON() }
-    func statusText() -> String { broker.statusText() }
-    func shutdown() { broker.shutdown() }
+    func profile(named name: Substring?) -> ProfileLookup { profiles.lookup(name) }
+    func statusJSON() -> String { profiles.status().json() }
+    func statusText() -> String { profiles.status().humanText() }
+    func shutdown() { profiles.shutdown() }
 
     func metricsText() -> String {
-        metrics.render(status: broker.status(), openConnections: connections.current)
+        metrics.render(status: profiles.status(), openConnections: connections.current)
     }
 }

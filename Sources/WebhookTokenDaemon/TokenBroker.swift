@@ -13,7 +13,7 @@ import WebhookTokenProtocol
 /// injected random source) and the outcomes of real token requests, and carries out what it
 /// returns: fetch, sleep, resume waiters, log, notify. Readers never wait for renewal: serving
 /// takes a short lock to read the held token, which is swapped in whole when a new one arrives.
-public final class TokenBroker: Sendable {
+public final class TokenBroker: ProfileServing {
     typealias Machine = RenewalStateMachine<ContinuousClock.Instant, CheckedContinuation<TokenAnswer, Never>>
 
     /// Everything that changes, behind one lock that is never held across an `await`.
@@ -37,16 +37,9 @@ public final class TokenBroker: Sendable {
     /// Something the daemon wants to hear about: systemd status, readiness, metrics.
     public enum Event: Sendable {
         case tokenObtained(BrokerStatus, first: Bool)
-        case fetchFailed(FetchFailure, BrokerStatus)
+        /// `beforeFirstToken`: no token had been obtained yet (readiness).
+        case fetchFailed(FetchFailure, BrokerStatus, beforeFirstToken: Bool)
         case tokenExpired(BrokerStatus)
-    }
-
-    /// The first token was refused permanently: the daemon cannot do its job until reconfigured.
-    public struct InitialFetchRejected: Error, CustomStringConvertible {
-        public let failure: FetchFailure
-        public var description: String {
-            "Failed to obtain the first token: \(failure)" + (failure.remedy.map { "; \($0)" } ?? "")
-        }
     }
 
     /// The longest the loop sleeps before it looks at the suspend-aware clock again. Timers run on
@@ -60,19 +53,23 @@ public final class TokenBroker: Sendable {
     private let random: @Sendable () -> Double
     private let logger: Logger
     private let onEvent: @Sendable (Event) -> Void
-    private let exitOnInitialPermanentFailure: Bool
+    /// The profile this broker holds the token of.
+    public let name: String
 
     public init(
-        endpoint: Configuration.Endpoint, request: TokenRequest, policy: RenewalPolicy, logger: Logger,
-        clock: any BrokerClock = SystemBrokerClock(), random: @escaping @Sendable () -> Double = { .random(in: 0..<1) },
-        exitOnInitialPermanentFailure: Bool = true, onEvent: @escaping @Sendable (Event) -> Void = { _ in }
+        name: String = Configuration.Profile.defaultName, endpoint: Configuration.Endpoint, request: TokenRequest,
+        policy: RenewalPolicy, logger: Logger, clock: any BrokerClock = SystemBrokerClock(),
+        random: @escaping @Sendable () -> Double = { .random(in: 0..<1) },
+        onEvent: @escaping @Sendable (Event) -> Void = { _ in }
     ) {
+        self.name = name
         self.state = Mutex(State(machine: Machine(policy: policy), request: request, endpoint: endpoint))
         self.clock = clock
         self.random = random
+        var logger = logger
+        logger[metadataKey: "profile"] = "\(name)"
         self.logger = logger
         self.onEvent = onEvent
-        self.exitOnInitialPermanentFailure = exitOnInitialPermanentFailure
     }
 
     // MARK: - Serving (event loop threads)
@@ -209,10 +206,10 @@ public final class TokenBroker: Sendable {
 
     // MARK: - The renewal loop
 
-    /// Runs until ``shutdown()`` or cancellation. Throws ``InitialFetchRejected`` if a fetch
-    /// before the first token fails permanently (wrong secret, revoked client): retrying cannot
-    /// help, and systemd should show the unit failed with the endpoint's reason.
-    public func runRenewals(fetcher: any TokenFetching) async throws {
+    /// Runs until ``shutdown()`` or cancellation. A permanent failure before the first token is
+    /// reported (``Event/fetchFailed(_:_:beforeFirstToken:)``) and retried; whether the daemon
+    /// gives up is the daemon's decision, made over all its profiles.
+    public func runRenewals(fetcher: any TokenFetching) async {
         var action = state.withLock { $0.machine.start(now: clock.now) }
         while !Task.isCancelled {
             switch action {
@@ -227,7 +224,7 @@ public final class TokenBroker: Sendable {
                 logger.debug("Requesting a token", metadata: ["endpoint": "\(request.url)"])
                 let result = await fetcher.fetch(request, scope: scope)
                 if Task.isCancelled { return }
-                action = try complete(result)
+                action = complete(result)
             case .wait(let deadline):
                 let remaining = clock.now.duration(to: deadline)
                 if remaining > .zero {
@@ -266,7 +263,7 @@ public final class TokenBroker: Sendable {
         return wakeup.next
     }
 
-    private func complete(_ result: Result<IssuedToken, FetchFailure>) throws -> Machine.Action {
+    private func complete(_ result: Result<IssuedToken, FetchFailure>) -> Machine.Action {
         let now = clock.now
         let epoch = clock.epochSeconds
         let unitRandom = random()
@@ -315,10 +312,7 @@ public final class TokenBroker: Sendable {
             } else {
                 logger.warning(message, metadata: metadata)
             }
-            onEvent(.fetchFailed(failure, status))
-            if failure.isPermanent, completion.beforeFirstToken, exitOnInitialPermanentFailure {
-                throw InitialFetchRejected(failure: failure)
-            }
+            onEvent(.fetchFailed(failure, status, beforeFirstToken: completion.beforeFirstToken))
         }
         return completion.next
     }

@@ -7,13 +7,13 @@ import WebhookTokenSystemd
 /// Pings systemd's watchdog at half its interval — but only while the daemon is healthy.
 ///
 /// Healthy means every event loop answers a no-op task within a second (the socket server can
-/// serve) and the renewal loop is not stuck. A hung daemon thus stops pinging and systemd
+/// serve) and no profile's renewal loop is stuck. A hung daemon thus stops pinging and systemd
 /// restarts it; an endpoint outage is not a hang, so pinging goes on and `STATUS=` says why
 /// there is no token.
 struct WatchdogService: Service {
     let interval: Duration
     let notifier: SystemdNotifier
-    let broker: TokenBroker
+    let profiles: ProfileSet
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
 
@@ -32,8 +32,10 @@ struct WatchdogService: Service {
     }
 
     private func isHealthy() async -> Bool {
-        guard broker.renewalLoopIsAlive() else {
-            logger.critical("Renewal loop is stuck; withholding the watchdog ping so that systemd restarts the daemon")
+        for runtime in profiles.all where !runtime.broker.renewalLoopIsAlive() {
+            logger.critical(
+                "Renewal loop is stuck; withholding the watchdog ping so that systemd restarts the daemon",
+                metadata: ["profile": "\(runtime.name)"])
             return false
         }
         for loop in eventLoopGroup.makeIterator() {

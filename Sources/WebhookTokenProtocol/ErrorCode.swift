@@ -11,6 +11,11 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// Too many open connections, in all or from this user (503, with `Retry-After`).
     case tooManyConnections = "too_many_connections"
     case notFound = "not_found"
+    /// `/v1/tokens/NAME` for a profile the daemon does not have (404).
+    case unknownProfile = "unknown_profile"
+    /// `/v1/token` on a daemon with several profiles and none named "default" (404): the detail
+    /// lists the names.
+    case profileRequired = "profile_required"
     case methodNotAllowed = "method_not_allowed"
     case bodyNotAccepted = "body_not_accepted"
     case requestHeadTooLarge = "request_head_too_large"

@@ -6,11 +6,11 @@ import WebhookTokenProtocol
 
 /// Decides, the moment a connection is accepted, whether it is served: by the kernel's word on
 /// who connected (`SO_PEERCRED`), against the connection limits — in all, and per user — and the
-/// `[access]` rule. A connection that is not served is answered at once and closed, so that a
+/// `[access]` rules: a peer that may use no profile is refused without learning which exist. A connection that is not served is answered at once and closed, so that a
 /// refused or over-limit peer holds nothing open while it idles.
 struct ConnectionAdmission: Sendable {
     let limits: TokenSocketServer.Limits
-    let access: SharedAccessRule
+    let access: SharedAccessRules
     let deniedPeers: DeniedPeerLog
     let connections: ConnectionCounter
     let observer: any ServerObserver
@@ -22,15 +22,14 @@ struct ConnectionAdmission: Sendable {
     func admit(
         _ channel: any Channel, serve: @escaping @Sendable (PeerCredentials?) throws -> Void
     ) -> EventLoopFuture<Void> {
-        let rule = access.current
-        return PeerCredentialsReader.read(from: channel, withGroups: !rule.allowedGroupIDs.isEmpty)
+        return PeerCredentialsReader.read(from: channel, withGroups: access.namesGroups)
             .map { Optional($0) }
             .recover { _ in nil }
             .flatMapThrowing { peer in
                 let uid = peer?.uid ?? UInt32.max
                 let (total, user) = connections.open(uid: uid)
                 channel.closeFuture.whenComplete { _ in connections.closed(uid: uid) }
-                if let rejection = rejection(peer: peer, rule: rule, total: total, user: user) {
+                if let rejection = rejection(peer: peer, total: total, user: user) {
                     try channel.pipeline.syncOperations.addHandler(ConnectionRejector(response: rejection))
                 } else {
                     try serve(peer)
@@ -39,9 +38,8 @@ struct ConnectionAdmission: Sendable {
     }
 
     /// The answer for a connection that is not to be served, or `nil` to serve it.
-    private func rejection(peer: PeerCredentials?, rule: PeerAccessRule, total: Int, user: Int) -> ByteBuffer? {
-        let permitted = peer.map(rule.permits) ?? rule.allowsEveryone
-        if !permitted {
+    private func rejection(peer: PeerCredentials?, total: Int, user: Int) -> ByteBuffer? {
+        if !access.admits(peer) {
             deniedPeers.record(peer: peer, logger: logger)
             observer.peerDenied()
             observer.requestCompleted(route: .other, status: 403, duration: .zero)

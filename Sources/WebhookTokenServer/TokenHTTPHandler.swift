@@ -4,23 +4,19 @@ import NIOHTTP1
 import WebhookTokenCore
 import WebhookTokenProtocol
 
-/// Answers the HTTP/1.1 requests of one socket connection.
+/// Answers the HTTP/1.1 requests of one socket connection, by the routes of ``SocketRoute``.
 ///
 /// Sits behind NIO's `HTTPServerPipelineHandler`, which serialises pipelined requests (so answers
-/// go out in order) and handles quiescing on shutdown. Routes:
-///
-/// | method | path                 | answer                                      |
-/// |--------|----------------------|---------------------------------------------|
-/// | GET    | `/v1/token`          | token JSON; bare token with `?format=raw` or `Accept: text/plain` |
-/// | POST   | `/v1/token/refresh`  | a new token (rate-limited), same forms      |
-/// | GET    | `/v1/status`         | status JSON; human text with `?format=text` |
+/// go out in order) and handles quiescing on shutdown. The peer was admitted when the connection
+/// was accepted (``ConnectionAdmission``); each token request is checked against its profile's
+/// `[access]` rule.
 final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let serving: any TokenServing
     private let logger: Logger
-    private let access: SharedAccessRule
+    private let access: SharedAccessRules
     private let deniedPeers: DeniedPeerLog
     private let observer: any ServerObserver
     /// When the current request's head arrived, for the latency metric.
@@ -32,12 +28,16 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var bodyRejected = false
     /// The peer, as the kernel vouches for it (`nil` on a non-Unix socket in tests).
     private var peer: PeerCredentials?
-    /// The access rule generation this connection was admitted under: a reload that changes the
-    /// rule makes the next request check the peer again.
+    /// The access rules' generation the decisions below were made under.
     private var accessGeneration: Int
+    /// Per profile, whether this peer may use it: one lookup per profile per connection, made
+    /// again only after a reload changed the rules.
+    private var permittedProfiles: [String: Bool] = [:]
+    /// Whether the peer may use any profile (it was, when admitted; a reload may change that).
+    private var admitted = true
 
     init(
-        serving: any TokenServing, peer: PeerCredentials?, access: SharedAccessRule, deniedPeers: DeniedPeerLog,
+        serving: any TokenServing, peer: PeerCredentials?, access: SharedAccessRules, deniedPeers: DeniedPeerLog,
         observer: any ServerObserver, logger: Logger
     ) {
         self.serving = serving
@@ -49,21 +49,26 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.logger = logger
     }
 
-    /// Whether the peer is still allowed after a reload changed `[access]` (admission checked it
-    /// against the rule of its time). Supplementary groups are read again if the new rule names
-    /// groups: on the event loop, the read completes at once.
-    private func peerStillAllowed(context: ChannelHandlerContext) -> Bool {
+    /// Forgets the decisions made under older rules. Supplementary groups are read again if the
+    /// new rules name groups: on the event loop, the read completes at once.
+    private func refreshAccessDecisions(context: ChannelHandlerContext) {
         let generation = access.generation
-        guard generation != accessGeneration else { return true }
-        let rule = access.current
-        if !rule.allowedGroupIDs.isEmpty, peer?.supplementaryGroups.isEmpty ?? false {
+        guard generation != accessGeneration else { return }
+        accessGeneration = generation
+        permittedProfiles = [:]
+        if access.namesGroups, peer?.supplementaryGroups.isEmpty ?? false {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             PeerCredentialsReader.read(from: context.channel, withGroups: true).whenSuccess {
                 loopBound.value.peer = $0
             }
         }
-        let allowed = peer.map(rule.permits) ?? rule.allowsEveryone
-        if allowed { accessGeneration = generation }
+        admitted = access.admits(peer)
+    }
+
+    private func permits(profile: String) -> Bool {
+        if let known = permittedProfiles[profile] { return known }
+        let allowed = access.permits(peer, profile: profile)
+        permittedProfiles[profile] = allowed
         return allowed
     }
 
@@ -71,7 +76,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             requestStarted = .now
-            route = Self.route(of: Self.split(head.uri).path)
+            route = SocketRoute.match(Self.split(head.uri).path)?.route.metricLabel ?? .other
             request = head
             bodyRejected = Self.announcesBody(head)
         case .body:
@@ -99,70 +104,91 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func route(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let (path, query) = Self.split(head.uri)
-        guard peerStillAllowed(context: context) else {
-            deniedPeers.record(peer: peer, logger: logger)
-            observer.peerDenied()
-            respondError(
-                context: context, head: head, status: .forbidden, code: .peerNotAllowed,
-                detail: AccessRefusal.detail(peer: peer), close: true)
-            return
+        refreshAccessDecisions(context: context)
+        guard let (route, profileName) = SocketRoute.match(path) else {
+            return respondError(
+                context: context, head: head, status: .notFound, code: .notFound,
+                detail: "no such endpoint \(path); the endpoints are \(SocketRoute.hint)")
         }
-        switch path {
-        case "/v1/token":
-            guard head.method == .GET || head.method == .HEAD else {
-                return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
-            }
-            let answer = serving.currentToken()
-            if case .unavailable = answer, serving.isAwaitingFirstToken {
-                // The daemon has just started (perhaps by this very connection, through socket
-                // activation): wait for the first token rather than send the consumer away.
-                let serving = self.serving
-                return respondLater(context: context, head: head, raw: Self.wantsRaw(head, query)) {
-                    await serving.firstToken()
+        guard route.methods.contains(head.method) else {
+            return respondError(
+                context: context, head: head, status: .methodNotAllowed, code: .methodNotAllowed,
+                detail: "\(head.method) is not allowed on \(path); use \(route.allowHeader)",
+                extraHeaders: [("Allow", route.allowHeader)])
+        }
+        switch route {
+        case .token, .profileToken, .refresh, .profileRefresh:
+            guard let profile = servedProfile(context: context, head: head, named: profileName) else { return }
+            let raw = Self.wantsRaw(head, query)
+            if route == .refresh || route == .profileRefresh {
+                let peerUID = peer?.uid
+                return respondLater(context: context, head: head, raw: raw) {
+                    await profile.refreshToken(peerUID: peerUID)
                 }
             }
-            respond(context: context, head: head, answer: answer, raw: Self.wantsRaw(head, query))
-        case "/v1/token/refresh":
-            guard head.method == .POST else {
-                return methodNotAllowed(context: context, head: head, allowed: "POST")
+            let answer = profile.currentToken()
+            if case .unavailable = answer, profile.isAwaitingFirstToken {
+                // The daemon has just started (perhaps by this very connection, through socket
+                // activation): wait for the first token rather than send the consumer away.
+                return respondLater(context: context, head: head, raw: raw) { await profile.firstToken() }
             }
-            let peerUID = peer?.uid
-            let serving = self.serving
-            respondLater(context: context, head: head, raw: Self.wantsRaw(head, query)) {
-                await serving.refreshToken(peerUID: peerUID)
-            }
-        case "/metrics":
-            guard head.method == .GET || head.method == .HEAD else {
-                return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
-            }
-            respond(context: context, head: head, status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+            respond(context: context, head: head, answer: answer, raw: raw)
+        case .status, .metrics:
+            guard admitted else { return refuse(context: context, head: head) }
+            if route == .metrics {
+                return respond(
+                    context: context, head: head, status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
                     body: ByteBuffer(string: serving.metricsText()))
-        case "/v1/status":
-            guard head.method == .GET || head.method == .HEAD else {
-                return methodNotAllowed(context: context, head: head, allowed: "GET, HEAD")
             }
             if query.utf8.containsBytes("format=text") || (Self.prefersText(head) && !query.utf8.containsBytes("format=json")) {
-                respond(context: context, head: head, status: .ok, contentType: "text/plain; charset=utf-8",
-                        body: ByteBuffer(string: serving.statusText()))
+                respond(
+                    context: context, head: head, status: .ok, contentType: "text/plain; charset=utf-8",
+                    body: ByteBuffer(string: serving.statusText()))
             } else {
-                respond(context: context, head: head, status: .ok, contentType: "application/json",
-                        body: ByteBuffer(string: serving.statusJSON()))
+                respond(
+                    context: context, head: head, status: .ok, contentType: "application/json",
+                    body: ByteBuffer(string: serving.statusJSON()))
             }
-        default:
-            respondError(
-                context: context, head: head, status: .notFound, code: .notFound,
-                detail: "no such endpoint \(path); try GET /v1/token, GET /v1/status or POST /v1/token/refresh")
         }
     }
 
-    private static func route(of path: Substring) -> ServerRoute {
-        switch path {
-        case "/v1/token": return .token
-        case "/v1/token/refresh": return .refresh
-        case "/v1/status": return .status
-        case "/metrics": return .metrics
-        default: return .other
+    /// The profile a token request is for, if the peer may use it; otherwise answers the request.
+    private func servedProfile(
+        context: ChannelHandlerContext, head: HTTPRequestHead, named name: Substring?
+    ) -> (any ProfileServing)? {
+        switch serving.profile(named: name) {
+        case .found(let profile):
+            guard permits(profile: profile.name) else {
+                refuse(context: context, head: head)
+                return nil
+            }
+            return profile
+        case .unknown(let available):
+            respondError(
+                context: context, head: head, status: .notFound, code: .unknownProfile,
+                detail: "no profile \"\(name ?? "")\"; \(profileList(available))")
+            return nil
+        case .unnamed(let available):
+            respondError(
+                context: context, head: head, status: .notFound, code: .profileRequired,
+                detail: "this daemon holds several tokens and none is \"default\": ask for /v1/tokens/NAME; "
+                    + profileList(available))
+            return nil
         }
+    }
+
+    /// The profiles this peer may use, for a 404: never the names of the others.
+    private func profileList(_ available: [String]) -> String {
+        let usable = available.filter(permits(profile:))
+        return usable.isEmpty ? "no profile is open to uid \(peer.map { String($0.uid) } ?? "?")" : "profiles: \(usable.joined(separator: ", "))"
+    }
+
+    private func refuse(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        deniedPeers.record(peer: peer, logger: logger)
+        observer.peerDenied()
+        respondError(
+            context: context, head: head, status: .forbidden, code: .peerNotAllowed,
+            detail: AccessRefusal.detail(peer: peer), close: true)
     }
 
     private static func split(_ uri: String) -> (path: Substring, query: Substring) {
@@ -227,13 +253,6 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context: context, head: head, status: .serviceUnavailable, code: code, detail: detail,
                 extraHeaders: [("Retry-After", String(retryAfter))])
         }
-    }
-
-    private func methodNotAllowed(context: ChannelHandlerContext, head: HTTPRequestHead, allowed: String) {
-        respondError(
-            context: context, head: head, status: .methodNotAllowed, code: .methodNotAllowed,
-            detail: "\(head.method) is not allowed on \(Self.split(head.uri).path); use \(allowed)",
-            extraHeaders: [("Allow", allowed)])
     }
 
     private func respondError(

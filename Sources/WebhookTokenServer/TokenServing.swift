@@ -1,10 +1,41 @@
 public import WebhookTokenCore
 public import WebhookTokenProtocol
 
-/// What the socket server asks of the token broker. The server knows HTTP; the broker knows tokens.
+/// What the socket server asks of the daemon: the profiles, their status and metrics. The server
+/// knows HTTP; the daemon knows tokens.
 public protocol TokenServing: Sendable {
-    /// The token to hand out now, or why there is none. Called on the event loop for every
-    /// `GET /v1/token`: must not block, must not wait for I/O.
+    /// The profile a request names, or — for `nil`, the `/v1/token` routes — the profile
+    /// "default", or the only one. Called on the event loop for every token request: cheap.
+    func profile(named name: Substring?) -> ProfileLookup
+
+    /// The status of every profile as JSON (`/v1/status`).
+    func statusJSON() -> String
+
+    /// The same for people (`/v1/status?format=text`).
+    func statusText() -> String
+
+    /// Prometheus text exposition (`/metrics`).
+    func metricsText() -> String
+
+    /// The server is stopping: answer every consumer still waiting for a token (`shutting_down`)
+    /// so that their connections can finish, and answer later waits at once.
+    func shutdown()
+}
+
+/// The outcome of looking up a profile.
+public enum ProfileLookup: Sendable {
+    case found(any ProfileServing)
+    /// No profile of that name; the names there are.
+    case unknown(available: [String])
+    /// `/v1/token` with several profiles and none named "default"; the names there are.
+    case unnamed(available: [String])
+}
+
+/// One profile's token, as the socket serves it.
+public protocol ProfileServing: Sendable {
+    var name: String { get }
+
+    /// The token to hand out now, or why there is none. Called on the event loop: must not block.
     func currentToken() -> TokenAnswer
 
     /// Whether the very first token request is in flight: a consumer asking now will have a token
@@ -17,19 +48,6 @@ public protocol TokenServing: Sendable {
     /// Fetches a new token now (rate-limited globally and per peer user, single-flight), for a
     /// consumer whose API call was rejected, and answers with the result.
     func refreshToken(peerUID: UInt32?) async -> TokenAnswer
-
-    /// The broker's status as JSON (`/v1/status`).
-    func statusJSON() -> String
-
-    /// The broker's status for people (`/v1/status?format=text`).
-    func statusText() -> String
-
-    /// Prometheus text exposition (`/metrics`).
-    func metricsText() -> String
-
-    /// The server is stopping: answer every consumer still waiting for a token (`shutting_down`)
-    /// so that their connections can finish, and answer later waits at once.
-    func shutdown()
 }
 
 /// The answer to "give me the token".

@@ -4,7 +4,6 @@ import NIOExtras
 import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
-public import WebhookTokenCore
 
 /// Serves the token over HTTP/1.1 on a Unix stream socket, as a ServiceLifecycle service.
 ///
@@ -72,7 +71,7 @@ public final class TokenSocketServer: Service {
     /// Binds (or adopts) the listening socket and starts accepting.
     public static func start(
         listener: Listener, serving: any TokenServing, limits: Limits = Limits(),
-        access: SharedAccessRule = SharedAccessRule(.everyone), deniedPeers: DeniedPeerLog = DeniedPeerLog(),
+        access: SharedAccessRules = .everyone(), deniedPeers: DeniedPeerLog = DeniedPeerLog(),
         connections: ConnectionCounter = ConnectionCounter(), observer: any ServerObserver = NoServerObserver(),
         logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TokenSocketServer {

@@ -1,3 +1,5 @@
+import WebhookTokenProtocol
+
 /// What the user asked for, parsed from the command line and the environment.
 struct ClientCommand: Equatable {
     enum Action: Equatable {
@@ -20,29 +22,32 @@ struct ClientCommand: Equatable {
         case json
     }
 
-    static let version = "0.1.0"
-    static let defaultSocketPath = "/run/webhook-tokend/token.sock"
-    static let socketEnvironmentVariable = "WEBHOOK_TOKEN_SOCKET"
-    /// `sizeof(sockaddr_un.sun_path)`, which includes the terminating NUL.
-    static let maximumSocketPathBytes = 107
+    static let version = SocketProtocol.version
+    static let defaultSocketPath = SocketProtocol.defaultSocketPath
+    static let socketEnvironmentVariable = SocketProtocol.socketEnvironmentVariable
+    static let profileEnvironmentVariable = SocketProtocol.profileEnvironmentVariable
+    static let maximumSocketPathBytes = SocketProtocol.maximumSocketPathBytes
     static let maximumTimeoutSeconds = 86_400.0
 
     var action: Action
     var output: OutputForm
     var socketPath: String
     var timeoutSeconds: Double
+    /// The profile to ask for; `nil` for the daemon's default (or only) one.
+    var profile: String? = nil
 
     /// Parses the arguments (without the program name).
     ///
     /// `environmentSocketPath` is the value of `WEBHOOK_TOKEN_SOCKET`, if set.
     static func parse(
         _ arguments: [String],
-        environmentSocketPath: String?
+        environmentSocketPath: String?, environmentProfile: String? = nil
     ) throws(ClientFailure) -> ClientCommand {
         var action: Action?
         var wantsHeader = false
         var wantsJSON = false
         var socketPath: String?
+        var profile: String?
         var timeout: Double?
 
         var index = 0
@@ -86,7 +91,7 @@ struct ClientCommand: Equatable {
                 case "--json": wantsJSON = true
                 default: return ClientCommand.informational(.help)
                 }
-            case "--socket", "--timeout":
+            case "--socket", "--timeout", "--profile":
                 let value: String
                 if let attachedValue {
                     value = attachedValue
@@ -98,6 +103,8 @@ struct ClientCommand: Equatable {
                 }
                 if name == "--socket" {
                     socketPath = value
+                } else if name == "--profile" {
+                    profile = value
                 } else {
                     timeout = try parseTimeout(value)
                 }
@@ -130,12 +137,25 @@ struct ClientCommand: Equatable {
                     + "Unix socket paths must be shorter than 108 bytes")
         }
 
+        let chosenProfile = profile ?? environmentProfile.flatMap { $0.isEmpty ? nil : $0 }
+        if let chosenProfile, !isProfileName(chosenProfile) {
+            let source = profile != nil ? "--profile" : profileEnvironmentVariable
+            throw .usage("the profile name from \(source) must be lower-case letters, digits and dashes, not '\(chosenProfile)'")
+        }
         return ClientCommand(
             action: chosenAction,
             output: wantsHeader ? .header : (wantsJSON ? .json : .plain),
             socketPath: path,
-            timeoutSeconds: timeout ?? (chosenAction == .refresh ? 35 : 5)
+            timeoutSeconds: timeout ?? (chosenAction == .refresh ? 35 : 5),
+            profile: chosenProfile
         )
+    }
+
+    /// `[a-z0-9][a-z0-9-]{0,62}`, as the daemon's profile names (and safe in a URL path).
+    private static func isProfileName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }
+        func allowed(_ byte: UInt8) -> Bool { (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) }
+        return allowed(first) && name.utf8.allSatisfy { allowed($0) || $0 == UInt8(ascii: "-") }
     }
 
     private static func informational(_ action: Action) -> ClientCommand {
@@ -151,19 +171,21 @@ struct ClientCommand: Equatable {
     }
 
     static let usageText = """
-        Usage: webhook-token [status | refresh] [--header | --json] [--socket PATH] [--timeout SECONDS]
+        Usage: webhook-token [status | refresh] [--header | --json] [--profile NAME] [--socket PATH] [--timeout SECONDS]
 
         Prints the OAuth bearer token that webhook-tokend holds, for example:
           curl -H "$(webhook-token --header)" https://api.example.com/...
 
         Commands:
           (none)             print the current token and a newline
-          status             print the daemon's status summary
+          status             print the daemon's status (every profile)
           refresh            make the daemon renew the token now, then print the new one
 
         Options:
           --header           print "Authorization: Bearer <token>" instead of the bare token
           --json             print the daemon's JSON answer (token, expiry, scope / full status)
+          --profile NAME     the profile whose token to print (or refresh); default
+                             $WEBHOOK_TOKEN_PROFILE, else the daemon's default profile
           --socket PATH      the daemon's socket; default $WEBHOOK_TOKEN_SOCKET,
                              else /run/webhook-tokend/token.sock
           --timeout SECONDS  give up after this long (default 5; 35 for refresh)

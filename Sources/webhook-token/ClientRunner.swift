@@ -12,11 +12,12 @@ struct ClientRunner {
         case .version:
             return Array("webhook-token \(ClientCommand.version)\n".utf8)
         case .token:
-            return try fetch(method: "GET", path: "/v1/token", plainQuery: "format=raw")
+            return try fetch(method: "GET", path: SocketProtocol.tokenPath(profile: command.profile), plainQuery: "format=raw")
         case .refresh:
-            return try fetch(method: "POST", path: "/v1/token/refresh", plainQuery: "format=raw")
+            return try fetch(
+                method: "POST", path: SocketProtocol.refreshPath(profile: command.profile), plainQuery: "format=raw")
         case .status:
-            return try fetch(method: "GET", path: "/v1/status", plainQuery: "format=text")
+            return try fetch(method: "GET", path: SocketProtocol.statusPath, plainQuery: "format=text")
         }
     }
 

@@ -42,6 +42,9 @@ struct DaemonErrorResponse {
                 .temporaryFailure,
                 "no valid token is available right now\(explanation) "
                     + "(retry\(retry); see webhook-token status)")
+        case (404, .unknownProfile), (404, .profileRequired):
+            return ClientFailure(
+                .usage, "the token daemon has no such profile\(explanation) (use --profile NAME or $WEBHOOK_TOKEN_PROFILE)")
         case (403, _):
             return ClientFailure(
                 .permissionDenied,

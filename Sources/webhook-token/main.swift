@@ -4,10 +4,12 @@ import Glibc
 _ = signal(SIGPIPE, SIG_IGN)
 
 let environmentSocketPath = getenv(ClientCommand.socketEnvironmentVariable).map { String(cString: $0) }
+let environmentProfile = getenv(ClientCommand.profileEnvironmentVariable).map { String(cString: $0) }
 let exitCode: ExitCode
 do {
     let command = try ClientCommand.parse(
-        Array(CommandLine.arguments.dropFirst()), environmentSocketPath: environmentSocketPath)
+        Array(CommandLine.arguments.dropFirst()), environmentSocketPath: environmentSocketPath,
+        environmentProfile: environmentProfile)
     let output = try ClientRunner(command: command).run()
     exitCode = StandardOutputWriter.write(output)
 } catch {

@@ -83,7 +83,7 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
         #expect(problems(minimal + """
             [metrics]
             port = 9100
-            """) == ["\(configFile):7: metrics: unknown key; expected one of [access], [credentials], [endpoint], [logging], [renewal], [socket]"])
+            """) == ["\(configFile):7: metrics: unknown key; expected one of [access], [credentials], [endpoint], [logging], [profiles], [renewal], [socket]"])
     }
 
     @Test func valueOfTheWrongTypeNamesWhatWasFoundAndExpected() {
@@ -158,8 +158,8 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             [credentials]
             client_id = "client-1"
             """)
-        #expect(configuration.endpoint.tokenURL.scheme == "http")
-        #expect(configuration.endpoint.tokenURL.description == url)
+        #expect(configuration.profiles[0].endpoint.tokenURL.scheme == "http")
+        #expect(configuration.profiles[0].endpoint.tokenURL.description == url)
     }
 
     @Test(arguments: ["660x", "1777", "0", "06600", "rw-rw----"])
@@ -329,23 +329,23 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
 
     @Test func defaultsAreFilledIn() throws {
         let configuration = try parsed(minimal)
-        #expect(configuration.endpoint.scope == "*:webhooks/**")
-        #expect(configuration.endpoint.timeout == .seconds(15))
-        #expect(configuration.endpoint.caFile == nil)
+        #expect(configuration.profiles[0].endpoint.scope == "*:webhooks/**")
+        #expect(configuration.profiles[0].endpoint.timeout == .seconds(15))
+        #expect(configuration.profiles[0].endpoint.caFile == nil)
         #expect(configuration.socket.path == "/run/webhook-tokend/token.sock")
         #expect(configuration.socket.mode == 0o660)
         #expect(configuration.socket.group == nil)
-        #expect(configuration.renewal.renewAtRemainingFraction == 0.25)
-        #expect(configuration.renewal.jitterFraction == 0.05)
-        #expect(configuration.renewal.minimumRemainingLife == .seconds(60))
-        #expect(configuration.renewal.retryInitial == .seconds(1))
-        #expect(configuration.renewal.retryMaximum == .seconds(60))
-        #expect(configuration.renewal.retryMaximumPermanent == .seconds(300))
-        #expect(configuration.renewal.retryAfterMaximum == .seconds(300))
-        #expect(configuration.renewal.refreshMinimumInterval == .seconds(10))
-        #expect(configuration.access.allowsEveryone)
+        #expect(configuration.profiles[0].renewal.renewAtRemainingFraction == 0.25)
+        #expect(configuration.profiles[0].renewal.jitterFraction == 0.05)
+        #expect(configuration.profiles[0].renewal.minimumRemainingLife == .seconds(60))
+        #expect(configuration.profiles[0].renewal.retryInitial == .seconds(1))
+        #expect(configuration.profiles[0].renewal.retryMaximum == .seconds(60))
+        #expect(configuration.profiles[0].renewal.retryMaximumPermanent == .seconds(300))
+        #expect(configuration.profiles[0].renewal.retryAfterMaximum == .seconds(300))
+        #expect(configuration.profiles[0].renewal.refreshMinimumInterval == .seconds(10))
+        #expect(configuration.profiles[0].access.allowsEveryone)
         #expect(configuration.logging.level == "info")
-        #expect(configuration.credentials == .init(clientID: "client-1", secretSource: .file(path: "/etc/webhook-tokend/client-secret")))
+        #expect(configuration.profiles[0].credentials == .init(clientID: "client-1", secretSource: .file(path: "/etc/webhook-tokend/client-secret")))
     }
 
     @Test func everyKeyIsRead() throws {
@@ -382,15 +382,15 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             [logging]
             level = "debug"
             """)
-        #expect(configuration.endpoint == Configuration.Endpoint(
+        #expect(configuration.profiles[0].endpoint == Configuration.Endpoint(
             tokenURL: try TokenURL(parsing: "https://login.example.com/oauth2/token?tenant=7"), scope: "read write",
             caFile: "/etc/ssl/private-ca.pem", timeout: .seconds(90)))
         #expect(configuration.socket == Configuration.Socket(path: "/run/tokens/webhooks.sock", mode: 0o640, group: "1234"))
-        #expect(configuration.renewal == RenewalPolicy(
+        #expect(configuration.profiles[0].renewal == RenewalPolicy(
             renewAtRemainingFraction: 0.5, jitterFraction: 0.1, minimumRemainingLife: .seconds(120),
             retryInitial: .milliseconds(500), retryMaximum: .seconds(30), retryMaximumPermanent: .seconds(600),
             retryAfterMaximum: .seconds(120), refreshMinimumInterval: .seconds(5)))
-        #expect(configuration.access == AccessPolicy(allowedUsers: [.name("alice"), .id(1001)], allowedGroups: [.name("webhooks")]))
+        #expect(configuration.profiles[0].access == AccessPolicy(allowedUsers: [.name("alice"), .id(1001)], allowedGroups: [.name("webhooks")]))
         #expect(configuration.logging.level == "debug")
     }
 
@@ -404,7 +404,7 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             [credentials]
             client_id = "client-1"
             """)
-        #expect(configuration.endpoint.tokenURL.description == "https://v1.api.us.janrain.com/abc-123/login/token")
+        #expect(configuration.profiles[0].endpoint.tokenURL.description == "https://v1.api.us.janrain.com/abc-123/login/token")
     }
 
     @Test func customerIDWithAPathSeparatorIsRefused() {
@@ -426,7 +426,7 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             [credentials]
             client_id = "client-1"
             """)
-        #expect(configuration.credentials.secretSource == .systemdCredential(name: "client-secret"))
+        #expect(configuration.profiles[0].credentials.secretSource == .systemdCredential(name: "client-secret"))
     }
 
     @Test func renderedTOMLNeverContainsAnInlineSecret() throws {
@@ -439,7 +439,7 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             client_id = "client-1"
             client_secret = "\(secret)"
             """)
-        #expect(configuration.credentials.secretSource == .inline(ClientSecret(secret)))
+        #expect(configuration.profiles[0].credentials.secretSource == .inline(ClientSecret(secret)))
         let rendered = configuration.renderedTOML()
         #expect(!rendered.contains(secret))
         #expect(!rendered.contains("hunter2"))

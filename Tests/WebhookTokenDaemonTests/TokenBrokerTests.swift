@@ -17,7 +17,7 @@ import WebhookTokenServer
         return TokenBroker(
             endpoint: endpoint, request: TokenRequest(endpoint: endpoint, clientID: "c", secret: ClientSecret("s")),
             policy: policy, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), clock: clock,
-            random: { 0 }, exitOnInitialPermanentFailure: false)
+            random: { 0 })
     }
 
     static func token(_ value: String = "tok", lifetime: Duration = .seconds(3600)) -> IssuedToken {
@@ -43,7 +43,7 @@ import WebhookTokenServer
     /// suspend — so a renewal due during a suspend came late by the suspended time.
     @Test func aRenewalDueDuringASuspendHappensWithinASliceOfTheResume() async throws {
         let broker = try makeBroker()
-        let loop = Task { try await broker.runRenewals(fetcher: fetcher) }
+        let loop = Task { await broker.runRenewals(fetcher: fetcher) }
         defer { loop.cancel() }
         try await until("the first fetch") { fetcher.pending == 1 }
         fetcher.answer(.success(Self.token("first")))
@@ -68,7 +68,7 @@ import WebhookTokenServer
     /// watchdog took the sleeping loop for a hung one and withheld its pings.
     @Test func theLivenessCheckToleratesASuspend() async throws {
         let broker = try makeBroker()
-        let loop = Task { try await broker.runRenewals(fetcher: fetcher) }
+        let loop = Task { await broker.runRenewals(fetcher: fetcher) }
         defer { loop.cancel() }
         try await until("the first fetch") { fetcher.pending == 1 }
         fetcher.answer(.success(Self.token()))
@@ -82,7 +82,7 @@ import WebhookTokenServer
 
     @Test func aLoopStuckInAFetchIsNotAlive() async throws {
         let broker = try makeBroker()
-        let loop = Task { try await broker.runRenewals(fetcher: fetcher) }
+        let loop = Task { await broker.runRenewals(fetcher: fetcher) }
         defer { loop.cancel() }
         try await until("the first fetch") { fetcher.pending == 1 }
         clock.advance(by: .seconds(44))
@@ -96,7 +96,7 @@ import WebhookTokenServer
     /// shutdown waited for its connection to idle out (59 s).
     @Test func shutdownAnswersEveryWaiterAtOnce() async throws {
         let broker = try makeBroker()
-        let loop = Task { try await broker.runRenewals(fetcher: fetcher) }
+        let loop = Task { await broker.runRenewals(fetcher: fetcher) }
         try await until("the first fetch") { fetcher.pending == 1 }
         async let first = broker.firstToken()
         async let refreshed = broker.refreshToken(peerUID: 1000)
@@ -114,12 +114,12 @@ import WebhookTokenServer
             return
         }
         fetcher.answer(.success(Self.token()))
-        try await loop.value
+        await loop.value
     }
 
     @Test func aFailedRefreshAnswersTheCurrentTokenAndSaysWhy() async throws {
         let broker = try makeBroker()
-        let loop = Task { try await broker.runRenewals(fetcher: fetcher) }
+        let loop = Task { await broker.runRenewals(fetcher: fetcher) }
         defer { loop.cancel() }
         try await until("the first fetch") { fetcher.pending == 1 }
         fetcher.answer(.success(Self.token("current")))

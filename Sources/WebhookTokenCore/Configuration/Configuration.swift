@@ -1,16 +1,25 @@
+import WebhookTokenProtocol
+
 /// The daemon's effective configuration, as read from `config.toml`.
 ///
 /// Every value here has been validated: a `Configuration` that exists is one the daemon can run
 /// with. The client secret is *not* part of it — only where to find it (``SecretSource``) — so that
 /// a configuration can be printed, compared and logged without any risk of leaking the secret.
 public struct Configuration: Sendable, Equatable {
-    public var endpoint: Endpoint
-    public var credentials: Credentials
+    /// The tokens the daemon holds, one per profile, "default" first, then by name; never empty.
+    /// The single-token form's top-level `[endpoint]` and `[credentials]` are the profile "default".
+    public var profiles: [Profile]
     public var socket: Socket
-    public var renewal: RenewalPolicy
-    public var access: AccessPolicy
     public var logging: Logging
 
+    public init(profiles: [Profile], socket: Socket = Socket(), logging: Logging = Logging()) {
+        precondition(!profiles.isEmpty, "a configuration has at least one profile")
+        self.profiles = profiles
+        self.socket = socket
+        self.logging = logging
+    }
+
+    /// The single-token form: one profile, "default".
     public init(
         endpoint: Endpoint,
         credentials: Credentials,
@@ -19,12 +28,49 @@ public struct Configuration: Sendable, Equatable {
         access: AccessPolicy = AccessPolicy(),
         logging: Logging = Logging()
     ) {
-        self.endpoint = endpoint
-        self.credentials = credentials
-        self.socket = socket
-        self.renewal = renewal
-        self.access = access
-        self.logging = logging
+        self.init(
+            profiles: [
+                Profile(
+                    name: Profile.defaultName, endpoint: endpoint, credentials: credentials, renewal: renewal,
+                    access: access)
+            ],
+            socket: socket, logging: logging)
+    }
+
+    public func profile(named name: String) -> Profile? {
+        profiles.first { $0.name == name }
+    }
+
+    /// One token: where it comes from, with which credentials, on which schedule, for whom.
+    public struct Profile: Sendable, Equatable {
+        public var name: String
+        public var endpoint: Endpoint
+        public var credentials: Credentials
+        public var renewal: RenewalPolicy
+        public var access: AccessPolicy
+
+        /// The profile of the single-token form, and the one `/v1/token` serves when there are several.
+        public static let defaultName = "default"
+
+        public init(name: String, endpoint: Endpoint, credentials: Credentials, renewal: RenewalPolicy, access: AccessPolicy) {
+            self.name = name
+            self.endpoint = endpoint
+            self.credentials = credentials
+            self.renewal = renewal
+            self.access = access
+        }
+
+        /// `[a-z0-9][a-z0-9-]{0,62}`: usable in a URL path, a metric label and a credential name.
+        public static func isValidName(_ name: String) -> Bool {
+            guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }
+            func allowed(_ byte: UInt8) -> Bool { (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) }
+            return allowed(first) && name.utf8.allSatisfy { allowed($0) || $0 == UInt8(ascii: "-") }
+        }
+
+        /// The systemd credential holding the secret when the configuration names none.
+        public static func credentialName(profile: String) -> String {
+            profile == defaultName ? SecretSource.credentialName : "\(SecretSource.credentialName)-\(profile)"
+        }
     }
 
     /// The default location of the configuration file.
@@ -87,7 +133,7 @@ public struct Configuration: Sendable, Equatable {
             maximumConnectionsPerUserSetting ?? max(1, maximumConnections / 4)
         }
 
-        public static let defaultPath = "/run/webhook-tokend/token.sock"
+        public static let defaultPath = SocketProtocol.defaultSocketPath
         public static let defaultMode: UInt32 = 0o660
 
         public init(

@@ -1,4 +1,5 @@
 import TOMLKit
+import WebhookTokenProtocol
 
 /// Turns the text of `config.toml` into a validated ``Configuration``.
 ///
@@ -15,20 +16,12 @@ public struct ConfigurationParser {
         self.lines = LineLocator(text: text)
     }
 
-    /// The tables and keys of the configuration file: its public interface.
-    public static let schema: [String: [String]] = [
-        "endpoint": ["base_url", "customer_id", "token_url", "scope", "ca_file", "timeout"],
-        "credentials": ["client_id", "client_secret_file", "client_secret"],
-        "socket": [
-            "path", "mode", "group", "max_connections", "max_connections_per_user", "header_timeout", "idle_timeout",
-        ],
-        "renewal": [
-            "renew_at_remaining", "jitter", "min_remaining_life", "retry_initial", "retry_max",
-            "retry_max_permanent", "retry_after_max", "refresh_min_interval", "refresh_min_interval_per_user",
-        ],
-        "access": ["allowed_users", "allowed_groups"],
-        "logging": ["level"],
-    ]
+    /// The tables and keys of the configuration file, from the one table of keys.
+    public static let schema: [String: [String]] = Dictionary(
+        uniqueKeysWithValues: ConfigurationKey.Table.allCases.map { ($0.rawValue, ConfigurationKey.names(of: $0)) })
+
+    /// `[profiles.NAME.*]`: the named profiles' tables.
+    static let profilesTable = "profiles"
 
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Configuration {
         var parser = ConfigurationParser(file: file, text: text)
@@ -55,33 +48,99 @@ public struct ConfigurationParser {
     // MARK: - Building
 
     private mutating func build(_ root: TOMLTable) -> Configuration? {
-        for key in root.keys.sorted() where Self.schema[key] == nil {
+        let rootKeys = Array(Self.schema.keys) + [Self.profilesTable]
+        for key in root.keys.sorted() where !rootKeys.contains(key) {
             report(key, line: lines.lineOfTable(key) ?? lines.lineOfKey(key, inTable: nil),
-                   .unknownKey(suggestion: Self.closest(to: key, in: Array(Self.schema.keys)),
-                               known: Self.schema.keys.sorted().map { "[\($0)]" }))
+                   .unknownKey(suggestion: Self.closest(to: key, in: rootKeys),
+                               known: rootKeys.sorted().map { "[\($0)]" }))
         }
-        let endpointTable = table(root, "endpoint")
-        let credentialsTable = table(root, "credentials")
-        let socketTable = table(root, "socket")
-        let renewalTable = table(root, "renewal")
-        let accessTable = table(root, "access")
-        let loggingTable = table(root, "logging")
+        let endpointTable = table(root, .endpoint)
+        let credentialsTable = table(root, .credentials)
+        let socket = buildSocket(table(root, .socket))
+        let baseRenewal = buildRenewal(table(root, .renewal), base: RenewalPolicy())
+        let baseAccess = buildAccess(table(root, .access))
+        let logging = buildLogging(table(root, .logging))
+        let named = buildProfiles(root, renewal: baseRenewal, access: baseAccess)
 
-        let endpoint = buildEndpoint(endpointTable)
-        let credentials = buildCredentials(credentialsTable)
-        let socket = buildSocket(socketTable)
-        let renewal = buildRenewal(renewalTable)
-        let access = buildAccess(accessTable)
-        let logging = buildLogging(loggingTable)
-        guard let endpoint, let credentials else { return nil }
-        return Configuration(
-            endpoint: endpoint, credentials: credentials, socket: socket, renewal: renewal, access: access,
-            logging: logging)
+        var profiles: [Configuration.Profile] = []
+        var complete = true
+        // The single-token form: top-level [endpoint] and [credentials] are the profile "default".
+        if endpointTable != nil || credentialsTable != nil || named == nil {
+            let name = Configuration.Profile.defaultName
+            let endpoint = buildEndpoint(endpointTable, tableName: "endpoint")
+            let credentials = buildCredentials(credentialsTable, tableName: "credentials", profile: name)
+            if let endpoint, let credentials {
+                profiles.append(.init(
+                    name: name, endpoint: endpoint, credentials: credentials, renewal: baseRenewal, access: baseAccess))
+            } else {
+                complete = false
+            }
+        }
+        if let named {
+            if named.profiles.contains(where: { $0.name == Configuration.Profile.defaultName }), !profiles.isEmpty {
+                report("profiles.default", line: lines.lineOfTable("profiles.default"),
+                       .conflict("the profile \"default\" is also given by the top-level [endpoint] and [credentials]; use one or the other"))
+            }
+            profiles += named.profiles
+            complete = complete && named.complete
+        }
+        guard complete, !profiles.isEmpty else { return nil }
+        return Configuration(profiles: profiles, socket: socket, logging: logging)
     }
 
-    private mutating func buildEndpoint(_ table: Section?) -> Configuration.Endpoint? {
+    /// `[profiles.NAME.endpoint]`, `.credentials`, `.renewal`, `.access`: a profile's `[renewal]`
+    /// overrides the top-level one key by key; its `[access]` replaces the top-level one.
+    private mutating func buildProfiles(
+        _ root: TOMLTable, renewal: RenewalPolicy, access: AccessPolicy
+    ) -> (profiles: [Configuration.Profile], complete: Bool)? {
+        guard let value = root[Self.profilesTable] else { return nil }
+        guard let profilesTable = value.table else {
+            report(Self.profilesTable, line: lines.lineOfKey(Self.profilesTable, inTable: nil),
+                   .wrongType(found: value.type.description, expected: "tables such as [profiles.webhooks.endpoint]"))
+            return ([], false)
+        }
+        var profiles: [Configuration.Profile] = []
+        var complete = true
+        let perProfile = ConfigurationKey.Table.allCases.filter(\.isPerProfile).map(\.rawValue)
+        for name in profilesTable.keys.sorted() {
+            let qualified = "\(Self.profilesTable).\(name)"
+            guard Configuration.Profile.isValidName(name) else {
+                report(qualified, line: lines.lineOfTable(qualified),
+                       .invalidValue(found: "the profile name \"\(name)\"", expected: "lower-case letters, digits and dashes, starting with a letter or digit, at most 63"))
+                complete = false
+                continue
+            }
+            guard let profile = profilesTable[name]?.table else {
+                report(qualified, line: lines.lineOfKey(name, inTable: Self.profilesTable),
+                       .wrongType(found: profilesTable[name]?.type.description ?? "?", expected: "a table of tables ([\(qualified).endpoint], ...)"))
+                complete = false
+                continue
+            }
+            for key in profile.keys.sorted() where !perProfile.contains(key) {
+                report("\(qualified).\(key)", line: lines.lineOfTable("\(qualified).\(key)") ?? lines.lineOfKey(key, inTable: qualified),
+                       .unknownKey(suggestion: Self.closest(to: key, in: perProfile), known: perProfile.map { "[\(qualified).\($0)]" }))
+            }
+            let endpoint = buildEndpoint(table(profile, .endpoint, prefix: qualified), tableName: "\(qualified).endpoint")
+            let credentials = buildCredentials(
+                table(profile, .credentials, prefix: qualified), tableName: "\(qualified).credentials", profile: name)
+            let profileRenewal = buildRenewal(table(profile, .renewal, prefix: qualified), base: renewal)
+            let accessSection = table(profile, .access, prefix: qualified)
+            let profileAccess = accessSection == nil ? access : buildAccess(accessSection)
+            guard let endpoint, let credentials else {
+                complete = false
+                continue
+            }
+            profiles.append(.init(
+                name: name, endpoint: endpoint, credentials: credentials, renewal: profileRenewal, access: profileAccess))
+        }
+        // "default" first, then by name.
+        profiles.sort { ($0.name == Configuration.Profile.defaultName ? "" : $0.name) < ($1.name == Configuration.Profile.defaultName ? "" : $1.name) }
+        return (profiles, complete)
+    }
+
+    private mutating func buildEndpoint(_ table: Section?, tableName: String) -> Configuration.Endpoint? {
         guard let table else {
-            report("endpoint", line: nil, .missing("the [endpoint] table with token_url, or base_url and customer_id"))
+            report(tableName, line: nil, .missing("the [\(tableName)] table with token_url, or base_url and customer_id"))
             return nil
         }
         let baseURL = string(table, "base_url")
@@ -138,9 +197,9 @@ public struct ConfigurationParser {
         return .init(tokenURL: tokenURL, scope: scope, caFile: caFile, timeout: timeout)
     }
 
-    private mutating func buildCredentials(_ table: Section?) -> Configuration.Credentials? {
+    private mutating func buildCredentials(_ table: Section?, tableName: String, profile: String) -> Configuration.Credentials? {
         guard let table else {
-            report("credentials", line: nil, .missing("the [credentials] table with client_id"))
+            report(tableName, line: nil, .missing("the [\(tableName)] table with client_id"))
             return nil
         }
         let clientID = string(table, "client_id")
@@ -169,7 +228,7 @@ public struct ConfigurationParser {
         case (nil, let secret?):
             source = .inline(ClientSecret(secret))
         case (nil, nil):
-            source = .systemdCredential(name: SecretSource.credentialName)
+            source = .systemdCredential(name: Configuration.Profile.credentialName(profile: profile))
         }
         guard let clientID else { return nil }
         return .init(clientID: clientID, secretSource: source)
@@ -181,8 +240,8 @@ public struct ConfigurationParser {
         if let path = string(table, "path") {
             if !path.hasPrefix("/") {
                 invalid(table, "path", found: "\"\(path)\"", expected: "an absolute path")
-            } else if path.utf8.count >= 108 {
-                invalid(table, "path", found: "a path of \(path.utf8.count) bytes", expected: "at most 107 bytes (the limit of a Unix socket address)")
+            } else if path.utf8.count > SocketProtocol.maximumSocketPathBytes {
+                invalid(table, "path", found: "a path of \(path.utf8.count) bytes", expected: "at most \(SocketProtocol.maximumSocketPathBytes) bytes (the limit of a Unix socket address)")
             } else {
                 socket.path = path
             }
@@ -238,8 +297,8 @@ public struct ConfigurationParser {
         return socket
     }
 
-    private mutating func buildRenewal(_ table: Section?) -> RenewalPolicy {
-        var policy = RenewalPolicy()
+    private mutating func buildRenewal(_ table: Section?, base: RenewalPolicy) -> RenewalPolicy {
+        var policy = base
         guard let table else { return policy }
         if let fraction = fraction(table, "renew_at_remaining") {
             // Below 0.15 the renewal would come after a token stops being served (at a tenth of its
@@ -318,13 +377,17 @@ public struct ConfigurationParser {
         func line(of key: String) -> Int? { lines.lineOfKey(key, inTable: name) }
     }
 
-    private mutating func table(_ root: TOMLTable, _ name: String) -> Section? {
-        guard let value = root[name] else { return nil }
+    /// The table `kind` of `parent` (the root, or a profile's table `prefix`), with its unknown
+    /// keys reported.
+    private mutating func table(_ parent: TOMLTable, _ kind: ConfigurationKey.Table, prefix: String? = nil) -> Section? {
+        let key = kind.rawValue
+        let name = prefix.map { "\($0).\(key)" } ?? key
+        guard let value = parent[key] else { return nil }
         guard let table = value.table else {
-            report(name, line: lines.lineOfKey(name, inTable: nil), .wrongType(found: value.type.description, expected: "a table ([\(name)])"))
+            report(name, line: lines.lineOfKey(key, inTable: prefix), .wrongType(found: value.type.description, expected: "a table ([\(name)])"))
             return nil
         }
-        let known = Self.schema[name] ?? []
+        let known = ConfigurationKey.names(of: kind)
         for key in table.keys.sorted() where !known.contains(key) {
             report("\(name).\(key)", line: lines.lineOfKey(key, inTable: name),
                    .unknownKey(suggestion: Self.closest(to: key, in: known), known: known))

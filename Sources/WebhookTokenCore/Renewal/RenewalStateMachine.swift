@@ -379,7 +379,7 @@ where Instant.Duration == Duration {
 }
 
 /// The broker's externally visible state.
-public enum BrokerState: String, Sendable, Equatable {
+public enum BrokerState: String, Sendable, Equatable, CaseIterable {
     /// No token yet; the first fetch is running or being retried after transient errors.
     case starting
     /// A servable token, no renewal running.

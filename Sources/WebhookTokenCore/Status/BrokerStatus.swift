@@ -43,8 +43,13 @@ public struct BrokerStatus: Sendable, Equatable {
         counters = machine.counters
     }
 
-    /// The machine-readable form served at `/v1/status`.
+    /// The machine-readable form of one profile.
     public func json() -> String {
+        JSONText.object(jsonFields()) + "\n"
+    }
+
+    /// The members of ``json()``, to embed.
+    public func jsonFields() -> [(String, String)] {
         func time(_ epoch: Int64?) -> String { epoch.map { JSONText.string(RFC3339.format(epochSeconds: $0)) } ?? "null" }
         func number(_ value: Int64?) -> String { value.map { String($0) } ?? "null" }
         var errorJSON = "null"
@@ -59,7 +64,7 @@ public struct BrokerStatus: Sendable, Equatable {
                 ("at", time(lastFailureEpochSeconds)),
             ])
         }
-        return JSONText.object([
+        return [
             ("state", JSONText.string(state.rawValue)),
             ("summary", JSONText.string(summary())),
             ("token_url", JSONText.string(tokenURL)),
@@ -82,7 +87,7 @@ public struct BrokerStatus: Sendable, Equatable {
                 ("refreshes_requested", String(counters.refreshesRequested)),
                 ("refreshes_rate_limited", String(counters.refreshesRateLimited)),
             ])),
-        ]) + "\n"
+        ]
     }
 
     /// One human line, for systemd's `STATUS=` and the first line of `webhook-token status`.

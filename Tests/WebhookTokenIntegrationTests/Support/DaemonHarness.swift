@@ -65,6 +65,24 @@ final class DaemonHarness: @unchecked Sendable {
         _ = try directory.write("config.toml", config, mode: 0o600)
     }
 
+    /// A configuration of named profiles only (in `extra`), with the harness's socket and renewal.
+    func writeConfigWithoutDefaultProfile(extra: String) throws {
+        let config = """
+            [socket]
+            path = "\(socketPath)"
+            mode = "0666"
+
+            [renewal]
+            retry_initial = "100ms"
+            retry_max = "500ms"
+            retry_max_permanent = "1s"
+            refresh_min_interval = "1s"
+
+            \(extra)
+            """
+        _ = try directory.write("config.toml", config, mode: 0o600)
+    }
+
     /// Starts the daemon; waits for its socket (not for a token).
     @discardableResult
     func launch(arguments: [String] = [], environment: [String: String] = [:], waitForSocket: Bool = true) async throws -> ChildProcess {

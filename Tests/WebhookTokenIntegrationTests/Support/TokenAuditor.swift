@@ -26,13 +26,16 @@ final class TokenAuditor: @unchecked Sendable {
     private var running = true
     private let finished = DispatchSemaphore(value: 0)
 
-    init(socketPath: String, emulator: TokenEndpointEmulator, interval: Duration = .milliseconds(15)) {
+    init(
+        socketPath: String, emulator: TokenEndpointEmulator, path: String = "/v1/token",
+        interval: Duration = .milliseconds(15)
+    ) {
         let thread = Thread { [self] in
             while self.isRunning {
                 var failure: String?
                 let result: SocketConnection.Response?
                 do {
-                    result = try socketRequest(socketPath, "GET", "/v1/token?format=raw")
+                    result = try socketRequest(socketPath, "GET", "\(path)?format=raw")
                 } catch {
                     result = nil
                     failure = "\(error)"
