@@ -182,12 +182,15 @@ let package = Package(
             name: "WebhookTokenIntegrationTests",
             dependencies: [
                 "WebhookTokenCore",
+                "WebhookTokenProtocol",
                 "WebhookTokenEndpoint",
                 "WebhookTokenServer",
                 "WebhookTokenSystemd",
                 "TokenEndpointEmulator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

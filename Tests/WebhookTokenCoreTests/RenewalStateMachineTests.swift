@@ -1,63 +1,8 @@
 import Testing
 import WebhookTokenCore
 
-/// Drives a machine the way the daemon's driver does, against a scripted endpoint, and probes what
-/// it would serve every `probeInterval` of manual time.
-private struct Simulation {
-    var machine = Machine(policy: RenewalPolicy())
-    var random = SplitMix64(seed: 0x5EED)
-    var now = ManualInstant.origin
-    var fetchLatency = Duration.milliseconds(200)
-    var probeInterval = Duration.seconds(10)
-    /// The endpoint: what a fetch started at an instant returns.
-    var endpoint: (ManualInstant) -> Result<IssuedToken, FetchFailure> = { _ in .success(token()) }
-
-    private(set) var fetchStarts: [ManualInstant] = []
-    /// Probes at which no token could be served.
-    private(set) var unservedAt: [ManualInstant] = []
-    /// Probes at which a token was served that had less than the serving threshold of life left.
-    private(set) var servedTooLateAt: [ManualInstant] = []
-    private var nextProbe = ManualInstant.origin
-
-    mutating func run(until end: ManualInstant) {
-        var action = machine.start(now: now)
-        while now < end {
-            switch action {
-            case .fetch:
-                fetchStarts.append(now)
-                let started = now
-                advance(to: now.advanced(by: fetchLatency))
-                switch endpoint(started) {
-                case .success(let token):
-                    action = machine.fetchSucceeded(token, now: now, epochSeconds: epoch(at: now), unitRandom: random.unitRandom()).next
-                case .failure(let failure):
-                    action = machine.fetchFailed(failure, now: now, epochSeconds: epoch(at: now), unitRandom: random.unitRandom()).next
-                }
-            case .wait(let until):
-                #expect(until > now, "the machine must never ask to wait for the past")
-                advance(to: min(until, end))
-                action = machine.deadlineReached(now: now).next
-            case .stop:
-                return
-            }
-        }
-    }
-
-    /// Moves the clock, probing the (unchanging) machine on the way.
-    private mutating func advance(to instant: ManualInstant) {
-        while nextProbe < instant {
-            if let held = machine.servableToken(at: nextProbe) {
-                let threshold = machine.policy.servingThreshold(lifetime: held.token.lifetime)
-                if nextProbe.duration(to: held.expiresAt) < threshold { servedTooLateAt.append(nextProbe) }
-            } else {
-                unservedAt.append(nextProbe)
-            }
-            nextProbe = nextProbe.advanced(by: probeInterval)
-        }
-        now = max(now, instant)
-    }
-}
-
+/// The pure machine, event by event. Long runs — days, outages — drive the production driver on
+/// a manual clock instead (`LongRunTests` in WebhookTokenDaemonTests).
 @Suite struct RenewalStateMachineTests {
     // MARK: - Routine renewal
 
@@ -463,62 +408,5 @@ private struct Simulation {
         #expect(machine.isFetching)
         #expect(machine.fetchSucceeded(token("fresh"), now: .at(0.4), epochSeconds: startEpoch, unitRandom: 0).next == .wait(until: .at(0.2).advanced(by: .seconds(2700))))
         #expect(machine.counters.fetchesStarted == 2)
-    }
-
-    // MARK: - Long runs
-
-    @Test func aDayOfHourlyTokensFetchesAboutThirtyThreeTimesAndNeverServesAStaleToken() {
-        var simulation = Simulation()
-        simulation.run(until: .at(86_400))
-        let starts = simulation.fetchStarts
-        #expect((32...35).contains(starts.count), "fetches: \(starts.count)")
-        let intervals = zip(starts, starts.dropFirst()).map { $0.duration(to: $1) }
-        #expect(intervals.allSatisfy { $0 >= .milliseconds(2_520_200) && $0 <= .milliseconds(2_700_200) })
-        #expect(Set(intervals.map(\.components.seconds)).count > 5, "jitter spreads the renewals")
-        #expect(simulation.unservedAt == [.origin], "a token is always served once the first fetch is done")
-        #expect(simulation.servedTooLateAt.isEmpty)
-        #expect(simulation.machine.counters.fetchesSucceeded == starts.count)
-    }
-
-    @Test func anOutageShorterThanFourteenMinutesIsInvisibleToConsumers() {
-        var simulation = Simulation()
-        simulation.endpoint = { started in
-            // Down from 40 minutes in, before the first renewal, for 13 minutes past that renewal.
-            if started >= .at(2400) && started < .at(2700 + 13 * 60) { return .failure(connectionRefused) }
-            return .success(token())
-        }
-        simulation.run(until: .at(4 * 3600))
-        #expect(simulation.unservedAt == [.origin])
-        #expect(simulation.servedTooLateAt.isEmpty)
-        #expect(simulation.machine.counters.fetchesFailedTransient > 5)
-    }
-
-    @Test func aLongOutageStopsServingUntilTheEndpointIsBack() {
-        var simulation = Simulation()
-        simulation.endpoint = { started in
-            if started >= .at(2400) && started < .at(5400) { return .failure(connectionRefused) }
-            return .success(token())
-        }
-        simulation.run(until: .at(4 * 3600))
-        let gap = simulation.unservedAt.dropFirst()
-        // Unserved from 59 minutes (the threshold) until the first retry after the outage, at most a minute later.
-        // The only token was requested at 0 s (its lifetime counts from there, not from its
-        // arrival 0.2 s later): served until 3540 s.
-        #expect(gap.first == .at(3540))
-        #expect(gap.allSatisfy { $0 >= .at(3540) && $0 < .at(5470) })
-        #expect(!gap.isEmpty)
-        #expect(simulation.servedTooLateAt.isEmpty)
-        #expect(simulation.machine.state(at: simulation.now) == .valid)
-    }
-
-    @Test func oneSecondTokensAreRenewedWithoutHammering() {
-        var simulation = Simulation()
-        simulation.probeInterval = .milliseconds(50)
-        simulation.fetchLatency = .milliseconds(10)
-        simulation.endpoint = { _ in .success(token(lifetime: .seconds(1))) }
-        simulation.run(until: .at(60))
-        // Renewal 0.70–0.75 s after issue plus 10 ms latency: 75–86 fetches a minute, not thousands.
-        #expect((75...90).contains(simulation.fetchStarts.count), "fetches: \(simulation.fetchStarts.count)")
-        #expect(simulation.servedTooLateAt.isEmpty)
     }
 }

@@ -32,6 +32,15 @@ final class ManualBrokerClock: BrokerClock {
     /// The sleeps in progress.
     var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
+    /// When the earliest sleep in progress ends, on the uptime clock.
+    var nextDeadline: Duration? { state.withLock { $0.sleepers.map(\.deadline).min() } }
+
+    /// Time passes until `uptime` (if it is later).
+    func advance(to uptime: Duration) {
+        let now = self.uptime
+        if uptime > now { advance(by: uptime - now) }
+    }
+
     func sleep(for duration: Duration) async {
         let id = state.withLock { state -> Int in
             state.nextID += 1
