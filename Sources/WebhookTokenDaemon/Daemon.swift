@@ -6,6 +6,7 @@ import TokenEndpointEmulator
 import UnixSignals
 import WebhookTokenCore
 import WebhookTokenEndpoint
+import WebhookTokenProtocol
 import WebhookTokenServer
 import WebhookTokenSystemd
 
@@ -190,12 +191,16 @@ public enum Daemon {
     private static func announceDevelopmentMode(socketPath: String, profiles: [Configuration.Profile]) {
         let tokenURL = profiles[0].endpoint.tokenURL
         let names = profiles.count == 1 ? "" : " (profiles: \(profiles.map(\.name).joined(separator: ", ")))"
+        // With several profiles and no "default", the unnamed routes ask for a name.
+        let named = profiles.count > 1 && !profiles.contains { $0.name == Configuration.Profile.defaultName }
+        let option = named ? " --profile \(profiles[0].name)" : ""
+        let path = named ? SocketProtocol.tokenPath(profile: profiles[0].name) : SocketProtocol.tokenPath
         printError("""
             webhook-tokend dev mode: tokens come from an emulated endpoint at \(tokenURL)\(names)
             The socket is \(socketPath). Try, from another terminal:
-                webhook-token --socket \(socketPath)
+                webhook-token --socket \(socketPath)\(option)
                 webhook-token --socket \(socketPath) status
-                curl --unix-socket \(socketPath) http://localhost/v1/token
+                curl --unix-socket \(socketPath) http://localhost\(path)
             Stop with Ctrl-C.
             """)
     }

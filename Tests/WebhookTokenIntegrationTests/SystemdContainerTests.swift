@@ -203,8 +203,9 @@ struct SystemdContainerTests {
         #expect(exposure <= 2.0, "\(line)")
     }
 
+    // Serialized: each case creates and removes the groups the examples name.
     @Test(
-        "the example configurations pass --check-config",
+        "the example configurations pass --check-config", .serialized,
         arguments: ["config.toml", "config.generic-oauth.toml", "config.multi-profile.toml"])
     func exampleConfigurations(file: String) throws {
         let directory = try TemporaryDirectory.make(prefix: "wt-cfg")
