@@ -2,8 +2,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import TokenEndpointEmulator
-import UnixSignals
 import WebhookTokenCore
 import WebhookTokenEndpoint
 import WebhookTokenServer
@@ -18,9 +18,8 @@ import Glibc
 public enum Daemon {
     /// Runs the daemon; returns the process exit status.
     public static func run(_ options: DaemonOptions) async -> Int32 {
-        // SIGHUP's default action kills the process: ignore it before anything else can go wrong,
-        // and trap it properly (below) before READY=1.
-        signal(SIGHUP, SIG_IGN)
+        // SIGTERM, SIGINT and SIGHUP are blocked and waited for by ProcessSignals (from the very
+        // start of main, so an early SIGHUP cannot kill the process).
         signal(SIGPIPE, SIG_IGN)
 
         // 1. Configuration.
@@ -59,6 +58,9 @@ public enum Daemon {
         var logger = Logger(label: "webhook-tokend")
         logger.logLevel = Logger.Level(rawValue: configuration.logging.level) ?? .info
         ProcessHardening.apply(logger: logger)
+        if !DaemonProcess.ownsGlobalExecutor.load(ordering: .relaxed) {
+            logger.warning("Swift tasks run on libdispatch, not the event loop: the idle daemon wakes every second")
+        }
         let notifier = SystemdNotifier()
 
         // 3. The token endpoint client and the broker.
@@ -77,6 +79,7 @@ public enum Daemon {
             onEvent: { event in
                 switch event {
                 case .tokenObtained(let status, let first):
+                    ResidentCode.releaseSoon()
                     metrics.fetchSucceeded(renewal: !first)
                     if first {
                         notifier.ready(status: status.summary())
@@ -133,7 +136,7 @@ public enum Daemon {
         }
 
         // 5. Services: renewal, serving, reload on SIGHUP, watchdog; SIGTERM/SIGINT stop them gracefully.
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = ProcessSignals.shared.hangups()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: RenewalService(broker: broker, fetcher: fetcher, notifier: notifier),
                   successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
@@ -158,8 +161,13 @@ public enum Daemon {
         }
         var groupLogger = logger
         groupLogger.logLevel = .warning
-        let group = ServiceGroup(configuration: .init(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: groupLogger))
+        // No gracefulShutdownSignals: ServiceLifecycle would trap them with libdispatch (see ProcessSignals).
+        let group = ServiceGroup(configuration: .init(services: services, logger: groupLogger))
+        for signal in [SIGTERM, SIGINT] {
+            ProcessSignals.shared.setHandler(for: signal) {
+                Task { await group.triggerGracefulShutdown() }
+            }
+        }
 
         var exitCode = DaemonExitCode.success
         do {

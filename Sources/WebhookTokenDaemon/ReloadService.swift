@@ -1,6 +1,5 @@
 import Logging
 import ServiceLifecycle
-import UnixSignals
 import WebhookTokenCore
 import WebhookTokenEndpoint
 import WebhookTokenSystemd
@@ -11,7 +10,8 @@ import WebhookTokenSystemd
 /// changed endpoint or credential makes the broker fetch a new token while the old one is still
 /// served. Settings that only take effect at start-up (the socket, the log level) are reported.
 struct ReloadService: Service {
-    let signals: UnixSignalsSequence
+    /// One element per SIGHUP.
+    let signals: AsyncStream<Void>
     let configurationPath: String
     let broker: TokenBroker
     let fetcher: ReloadableEndpointClient

@@ -1,6 +1,5 @@
-import NIOCore
-import NIOPosix
 import Synchronization
+import WebhookTokenEndpoint
 
 /// Wakes the renewal loop early: a refresh request, a reload, or a consumer finding the token
 /// unservable (after a suspend) all need the loop to look again before its deadline.
@@ -59,22 +58,5 @@ final class WakeSignal: Sendable {
             await group.next()
             group.cancelAll()
         }
-    }
-}
-
-/// Sleeps on a NIO event loop timer rather than with `Task.sleep`.
-///
-/// Measured on this toolchain: while any `Task.sleep` longer than a second is pending,
-/// libdispatch's timer thread re-arms its timerfd in one-second steps — 60 wakeups a minute in a
-/// daemon that should sleep for 45 minutes. An event loop timer is one `epoll_wait` timeout.
-/// (After a suspend the timer may fire late; the renewal loop is also woken whenever a consumer
-/// finds the token unservable, so nothing waits on it.)
-func sleepOnEventLoop(for duration: Duration, on eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) async {
-    let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-    let scheduled = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {}
-    await withTaskCancellationHandler {
-        _ = try? await scheduled.futureResult.get()
-    } onCancel: {
-        scheduled.cancel()
     }
 }

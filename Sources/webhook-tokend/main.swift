@@ -4,8 +4,11 @@ import WebhookTokenDaemon
 
 /// `webhook-tokend`: fetches the webhooks bearer token, keeps it in memory, renews it before it
 /// expires, and serves it on a Unix socket. All the work is in `WebhookTokenDaemon`.
+///
+/// A synchronous command: `DaemonProcess.start()` must run before the first Swift task exists (it
+/// makes the NIO event loop the global executor), which an async `main` would already be.
 @main
-struct WebhookTokend: AsyncParsableCommand {
+struct WebhookTokend: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "webhook-tokend",
         abstract: "Fetch, hold, renew and serve an OAuth 2.0 client-credentials token over a Unix socket.",
@@ -36,8 +39,18 @@ struct WebhookTokend: AsyncParsableCommand {
         if devTokenLifetime < 1 { throw ValidationError("--dev-token-lifetime must be at least 1") }
     }
 
-    func run() async throws {
-        let status = await Daemon.run(DaemonOptions(
+    static func main() {
+        DaemonProcess.start()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func run() throws {
+        let status = DaemonProcess.run(DaemonOptions(
             configurationPath: config, checkConfiguration: checkConfig, developmentMode: dev, socketPath: socket,
             developmentTokenLifetime: devTokenLifetime, logLevel: logLevel))
         if status != 0 { throw ExitCode(status) }
