@@ -279,8 +279,9 @@ def summarize(workdir, out_path):
         w(f"| {label}{' (master + worker)' if server == 'nginx' else ''} | {fmt(rest and rest / 1024, 1)} MiB "
           f"| {fmt(hwm and hwm / 1024, 1)} MiB | {fmt(float(peak[server]['rps']) if server in peak else None)} |")
     w("")
-    w("webhook-tokend at rest: a fresh daemon after the idle window; its peak: the daemon that served every load "
-      "scenario above, then the 1 000 clients. Sizes of the others at rest: right after start.")
+    w("webhook-tokend at rest: a fresh daemon that served `/v1/token`, `/v1/status` and `/metrics` once, after the "
+      "idle window; its peak: the daemon that served every load scenario above, then the 1 000 clients. "
+      "The others at rest: right after start.")
     w("")
 
     # Targets.
