@@ -2,8 +2,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import TokenEndpointEmulator
-import UnixSignals
 import WebhookTokenCore
 import WebhookTokenEndpoint
 import WebhookTokenProtocol
@@ -19,9 +19,8 @@ import Glibc
 public enum Daemon {
     /// Runs the daemon; returns the process exit status.
     public static func run(_ options: DaemonOptions) async -> Int32 {
-        // SIGHUP's default action kills the process: ignore it before anything else can go wrong,
-        // and trap it properly (below) before READY=1.
-        signal(SIGHUP, SIG_IGN)
+        // SIGTERM, SIGINT and SIGHUP are blocked and waited for by ProcessSignals (from the very
+        // start of main, so an early SIGHUP cannot kill the process).
         signal(SIGPIPE, SIG_IGN)
 
         // 1. Configuration.
@@ -69,6 +68,9 @@ public enum Daemon {
         var logger = Logger(label: "webhook-tokend")
         logger.logLevel = Logger.Level(rawValue: configuration.logging.level) ?? .info
         ProcessHardening.apply(logger: logger)
+        if !DaemonProcess.ownsGlobalExecutor.load(ordering: .relaxed) {
+            logger.warning("Swift tasks run on libdispatch, not the event loop: the idle daemon wakes every second")
+        }
         let notifier = SystemdNotifier()
 
         // 3. The names the configuration uses, then one broker per profile.
@@ -140,7 +142,7 @@ public enum Daemon {
         // 5. Services: serving, reload on SIGHUP, watchdog, renewal. SIGTERM/SIGINT stop them
         // gracefully in reverse order: renewal first (STOPPING=1; every waiting consumer is
         // answered), the socket server last (in-flight requests finish, the socket is removed).
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = ProcessSignals.shared.hangups()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
                   failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "socket-server")
@@ -169,8 +171,13 @@ public enum Daemon {
             serviceName: "renewal"))
         var groupLogger = logger
         groupLogger.logLevel = .warning
-        let group = ServiceGroup(configuration: .init(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: groupLogger))
+        // No gracefulShutdownSignals: ServiceLifecycle would trap them with libdispatch (see ProcessSignals).
+        let group = ServiceGroup(configuration: .init(services: services, logger: groupLogger))
+        for signal in [SIGTERM, SIGINT] {
+            ProcessSignals.shared.setHandler(for: signal) {
+                Task { await group.triggerGracefulShutdown() }
+            }
+        }
 
         var exitCode = DaemonExitCode.success
         do {

@@ -29,7 +29,9 @@ struct ProfileFactory: Sendable {
             name: name, endpoint: profile.endpoint, request: request, policy: profile.renewal, logger: logger,
             onEvent: { event in
                 switch event {
-                case .tokenObtained(_, _, let first): metrics.fetchSucceeded(profile: name, renewal: !first)
+                case .tokenObtained(_, _, let first):
+                    ResidentCode.releaseSoon()
+                    metrics.fetchSucceeded(profile: name, renewal: !first)
                 case .fetchFailed(let failure, _, _): metrics.fetchFailed(profile: name, failure)
                 case .tokenExpired: break
                 }

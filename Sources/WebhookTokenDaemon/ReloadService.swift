@@ -1,6 +1,5 @@
 import Logging
 import ServiceLifecycle
-import UnixSignals
 import WebhookTokenCore
 import WebhookTokenEndpoint
 import WebhookTokenServer
@@ -17,7 +16,8 @@ import WebhookTokenSystemd
 /// take effect at start-up (the socket, the log level) are named in the reload's result: the log
 /// line and systemd's `STATUS=`.
 struct ReloadService: Service {
-    let signals: UnixSignalsSequence
+    /// One element per SIGHUP.
+    let signals: AsyncStream<Void>
     let configurationPath: String
     let options: DaemonOptions
     let profiles: ProfileSet

@@ -1,4 +1,5 @@
 import Synchronization
+import WebhookTokenEndpoint
 
 /// Wakes the renewal loop early: a refresh request, a reload, shutdown, or a consumer finding the
 /// token unservable (after a suspend) all need the loop to look again before its deadline.

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import WebhookTokenEndpoint
 import WebhookTokenSystemd
 
 /// Pings systemd's watchdog at half its interval — but only while the daemon is healthy.

@@ -4,6 +4,7 @@ public import NIOCore
 import NIOHTTP1
 public import NIOPosix
 import NIOSSL
+import Synchronization
 public import WebhookTokenCore
 
 #if canImport(Glibc)
@@ -17,13 +18,22 @@ import Glibc
 /// bodies are read up to ``TokenResponse/maximumBodySize`` only, and each request as a whole —
 /// connect, send, headers, body — is bounded by the configured timeout.
 ///
-/// Each fetch uses its own `HTTPClient`, shut down before the fetch returns. A fetch happens every
-/// ~45 minutes, so a pooled connection would be closed by the server long before the next one
-/// anyway; and shutting the client down is what guarantees that a request abandoned at its
-/// timeout has its connection closed before the retry starts — AsyncHTTPClient closes a cancelled
-/// request's connection only eventually — so at most one token request is ever in flight.
+/// One `HTTPClient` serves the fetches of this instance, and each request asks for
+/// `Connection: close`: a fetch happens every ~45 minutes, so a pooled connection would be closed
+/// by the server long before the next one anyway, and none is left open between fetches.
+///
+/// The client is not shut down after each fetch, as it once was: `HTTPClient.shutdown` reports on a
+/// libdispatch queue, and the first libdispatch work item starts libdispatch's worker-pool monitor,
+/// which then wakes the idle daemon every second for the rest of its life. Only a fetch that timed
+/// out still shuts its client down (and the next fetch gets a new one): AsyncHTTPClient closes a
+/// cancelled request's connection only eventually, and shutting the client down is what guarantees
+/// that the abandoned connection is closed before the retry starts, so that at most one token
+/// request is ever in flight. A daemon whose endpoint once hung thus wakes every second from then
+/// on, as every daemon did before.
 public final class TokenEndpointClient: TokenFetching {
     private let configuration: HTTPClient.Configuration
+    /// The client for the next fetch; replaced after a timeout.
+    private let httpClient: Mutex<HTTPClient>
     private let eventLoopGroup: any EventLoopGroup
     private let timeout: Duration
 
@@ -53,15 +63,29 @@ public final class TokenEndpointClient: TokenFetching {
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.httpVersion = .http1Only
         self.configuration = configuration
+        self.httpClient = Mutex(Self.makeClient(configuration, eventLoopGroup))
         self.eventLoopGroup = eventLoopGroup
         self.timeout = timeout
     }
 
+    deinit {
+        httpClient.withLock { $0 }.shutdown { _ in }
+    }
+
+    private static func makeClient(
+        _ configuration: HTTPClient.Configuration, _ group: any EventLoopGroup
+    ) -> HTTPClient {
+        HTTPClient(eventLoopGroup: group, configuration: configuration, backgroundActivityLogger: silentLogger)
+    }
+
     public func fetch(_ request: TokenRequest, scope: String) async -> Result<IssuedToken, FetchFailure> {
-        let httpClient = HTTPClient(
-            eventLoopGroup: eventLoopGroup, configuration: configuration, backgroundActivityLogger: Self.silentLogger)
-        let result = await fetch(request, scope: scope, using: httpClient)
-        try? await httpClient.shutdown()
+        let client = httpClient.withLock { $0 }
+        let result = await fetch(request, scope: scope, using: client)
+        if case .failure(let failure) = result, failure.kind == .timeout {
+            let fresh = Self.makeClient(configuration, eventLoopGroup)
+            httpClient.withLock { $0 = fresh }
+            try? await client.shutdown()
+        }
         return result
     }
 
@@ -72,7 +96,7 @@ public final class TokenEndpointClient: TokenFetching {
         return await withTaskGroup(of: Result<IssuedToken, FetchFailure>?.self) { group in
             group.addTask { await self.exchange(request, scope: scope, using: httpClient) }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                await sleepOnEventLoop(for: timeout, on: self.eventLoopGroup.next())
                 if Task.isCancelled { return nil }
                 return .failure(FetchFailure(
                     kind: .timeout, severity: .transient,
@@ -97,6 +121,7 @@ public final class TokenEndpointClient: TokenFetching {
             httpRequest.headers.add(name: header.name, value: header.value)
         }
         httpRequest.headers.add(name: "User-Agent", value: "webhook-tokend/\(DaemonVersion.string)")
+        httpRequest.headers.add(name: "Connection", value: "close")
         httpRequest.body = .bytes(ByteBuffer(string: request.body))
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.seconds * 1e9))
         do {

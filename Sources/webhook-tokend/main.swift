@@ -5,8 +5,11 @@ import WebhookTokenServer
 
 /// `webhook-tokend`: fetches the webhooks bearer token, keeps it in memory, renews it before it
 /// expires, and serves it on a Unix socket. All the work is in `WebhookTokenDaemon`.
+///
+/// A synchronous command: `DaemonProcess.start()` must run before the first Swift task exists (it
+/// makes the NIO event loop the global executor), which an async `main` would already be.
 @main
-struct WebhookTokend: AsyncParsableCommand {
+struct WebhookTokend: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "webhook-tokend",
         abstract: "Fetch, hold, renew and serve an OAuth 2.0 client-credentials token over a Unix socket.",
@@ -61,13 +64,23 @@ struct WebhookTokend: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    static func main() {
+        DaemonProcess.start()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func run() throws {
         switch printReference {
         case .configuration?: return print(ConfigurationKey.referenceMarkdown(), terminator: "")
         case .routes?: return print(SocketRoute.referenceMarkdown(), terminator: "")
         case nil: break
         }
-        let status = await Daemon.run(DaemonOptions(
+        let status = DaemonProcess.run(DaemonOptions(
             configurationPath: config, checkConfiguration: checkConfig, developmentMode: dev, socketPath: socket,
             developmentTokenLifetime: devTokenLifetime, logLevel: logLevel,
             developmentProfiles: devProfileNames ?? [Configuration.Profile.defaultName]))
