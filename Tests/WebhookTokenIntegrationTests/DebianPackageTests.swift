@@ -149,6 +149,8 @@ struct DebianPackageTests {
         ] {
             #expect(files.contains(file), "\(file) is not in the package")
         }
+        // The package's version is the daemon's (debian/changelog's upstream part: 0.1.0 or 0.1.0-2).
+        #expect(PackagingArtifacts.version.split(separator: "-").first.map(String.init) == DaemonVersion.string)
         let depends = try Shell.run("/usr/bin/dpkg-deb", ["--field", PackagingArtifacts.debianPackage, "Depends"])
         let names = Set(
             depends.standardOutput.split(separator: ",").compactMap {
