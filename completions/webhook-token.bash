@@ -5,28 +5,28 @@ _webhook_token() {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
     case $prev in
+    --profile | --timeout)
+        COMPREPLY=()
+        return
+        ;;
     --socket)
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -f -- "$cur"))
         return
         ;;
-    --timeout)
-        COMPREPLY=()
-        return
-        ;;
     esac
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-        case $word in status | refresh) command=$word ;; esac
+        case $word in status | refresh | watch) command=$word ;; esac
     done
-    local options="--header --json --socket --timeout -h --help --version"
+    local options="--header --json --profile --socket --timeout -h --help --version"
     case $command in
-    status) options="--json -q --quiet --socket --timeout" ;;
-    refresh) options="--header --json --socket --timeout" ;;
+    status) options="--json -q --quiet --profile --socket --timeout" ;;
+    refresh | watch) options="--header --json --profile --socket --timeout" ;;
     esac
     if [[ $cur == -* || -n $command ]]; then
         COMPREPLY=($(compgen -W "$options" -- "$cur"))
     else
-        COMPREPLY=($(compgen -W "status refresh $options" -- "$cur"))
+        COMPREPLY=($(compgen -W "status refresh watch $options" -- "$cur"))
     fi
 }
 complete -F _webhook_token webhook-token

@@ -20,29 +20,20 @@ import WebhookTokenCore
         }
     }
 
-    @Test("webhook-tokend.toml(5) documents every table and key the parser accepts, and no other")
-    func configurationReferenceMatchesTheParser() throws {
-        let page = try Self.page("webhook-tokend.toml.5")
-        var documented: [String: [String]] = [:]
-        var table: String?
-        var previous: Substring = ""
-        for line in page.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix(".SS [") {
-                let name = String(line.dropFirst(5).dropLast())
-                table = name
-                documented[name] = []
-            } else if line.hasPrefix(".SH ") {
-                table = nil
-            } else if let table, previous == ".TP", line.hasPrefix(".B ") {
-                documented[table, default: []].append(String(line.dropFirst(3)))
-            }
-            previous = line
+    @Test("webhook-tokend.toml(5)'s reference is the key table")
+    func configurationReferenceIsTheKeyTable() throws {
+        let path = "\(SystemdContainer.repository)/docs/man/webhook-tokend.toml.5"
+        let page = try String(contentsOfFile: path, encoding: .utf8)
+        let begin = ".\\\" BEGIN configuration-keys\n", end = ".\\\" END configuration-keys"
+        let start = try #require(page.range(of: begin), "no BEGIN configuration-keys in \(path)")
+        let stop = try #require(page.range(of: end, range: start.upperBound..<page.endIndex))
+        let generated = ConfigurationKey.referenceRoff()
+        if ProcessInfo.processInfo.environment["WEBHOOK_TOKEND_UPDATE_MANUAL"] != nil {
+            try page.replacingCharacters(in: start.upperBound..<stop.lowerBound, with: generated)
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            return
         }
-        #expect(Set(documented.keys) == Set(ConfigurationParser.schema.keys))
-        for (table, keys) in ConfigurationParser.schema {
-            #expect(
-                documented[table] == keys, "[\(table)]: the page has \(documented[table] ?? []), the parser \(keys)")
-        }
+        #expect(String(page[start.upperBound..<stop.lowerBound]) == generated, "regenerate with docs/man/generate-config-page")
     }
 
     @Test("webhook-token(1) has every command and option of webhook-token --help, and no other")
