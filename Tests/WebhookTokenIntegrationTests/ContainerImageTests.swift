@@ -17,6 +17,10 @@ struct ContainerImageTests {
         var command: [String] { config["Cmd"] as? [String] ?? [] }
         var volumes: [String] { (config["Volumes"] as? [String: Any])?.keys.sorted() ?? [] }
         var environment: [String] { config["Env"] as? [String] ?? [] }
+        /// The value of an environment variable the image sets.
+        func variable(_ name: String) -> String? {
+            environment.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
 
         static func unpack() throws -> Image {
             let directory = try TemporaryDirectory.make(prefix: "wt-img")
@@ -214,13 +218,15 @@ struct ContainerImageTests {
 
             [credentials]
             client_id = "image-client"
-            client_secret_file = "/etc/webhook-tokend/client-secret"
 
             [socket]
             path = "/run/webhook-tokend/token.sock"
             mode = "0660"
             """, mode: 0o644)
-        let secretFile = try volumes.etc.write("client-secret", secret + "\n", mode: 0o440)
+        let credentials = try #require(image.variable("CREDENTIALS_DIRECTORY"), "the image sets no CREDENTIALS_DIRECTORY")
+        #expect(credentials == "/etc/webhook-tokend/credentials")
+        try FileManager.default.createDirectory(atPath: volumes.etc.file("credentials"), withIntermediateDirectories: true)
+        let secretFile = try volumes.etc.write("credentials/client-secret", secret + "\n", mode: 0o440)
         chown(secretFile, 0, gid_t(gid) ?? 0)
         try FileManager.default.copyItem(atPath: certificates.caCertificate, toPath: volumes.etc.file("ca.pem"))
         let endpointSecret = try image.directory.write("endpoint-secret", secret + "\n", mode: 0o600)
@@ -307,7 +313,7 @@ struct ContainerImageTests {
             image.volumes.count == 1 && volume(mountedAt: image.volumes[0]) != nil,
             "the socket volume \(image.volumes) is not mounted")
         #expect(config.contains("path = \"\(image.volumes[0])/token.sock\""))
-        // The image's user, and the secret: a Secret volume not readable by everyone, where the config says.
+        // The image's user, and the secret: a Secret volume not readable by everyone, on the credentials directory.
         let security = broker["securityContext"] as? [String: Any] ?? [:]
         #expect("\(security["runAsUser"] ?? "")" == image.ids.uid && "\(security["runAsGroup"] ?? "")" == image.ids.gid)
         let secretMount = try #require(
@@ -316,7 +322,8 @@ struct ContainerImageTests {
             volume(mountedAt: secretMount["mountPath"] as? String ?? "")?["secret"] as? [String: Any])
         #expect(
             ((secret["defaultMode"] as? Int) ?? 0o644) & 0o007 == 0, "the secret is readable by everyone: \(secret)")
-        #expect(config.contains("client_secret_file = \"\(secretMount["mountPath"] as? String ?? "")/"))
+        #expect(secretMount["mountPath"] as? String == image.variable("CREDENTIALS_DIRECTORY"))
+        #expect(!config.contains("client_secret"), "the configuration names a secret source besides the credential")
         // The configuration at the path the image's CMD reads.
         let configPath = try #require(image.command.last)
         #expect(

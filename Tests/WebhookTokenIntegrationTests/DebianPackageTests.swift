@@ -146,6 +146,7 @@ struct DebianPackageTests {
             "/usr/lib/sysusers.d/webhook-tokend.conf", "/usr/share/doc/webhook-tokend/README.md.gz",
             "/usr/share/doc/webhook-tokend/examples/config.toml",
             "/usr/share/doc/webhook-tokend/examples/config.generic-oauth.toml",
+            "/usr/share/doc/webhook-tokend/examples/config.multi-profile.toml",
         ] {
             #expect(files.contains(file), "\(file) is not in the package")
         }
