@@ -194,7 +194,7 @@ struct ContainerImageTests {
     }
 
     @Test(
-        "as a real broker (the image's CMD, HTTPS to the emulator, the secret from a file): a member gets the token"
+        "as a real broker (the image's CMD, HTTPS to the emulator, a mounted credential): a member gets the token"
     )
     func realBroker() async throws {
         let image = try Image.unpack()
@@ -223,9 +223,11 @@ struct ContainerImageTests {
             path = "/run/webhook-tokend/token.sock"
             mode = "0660"
             """, mode: 0o644)
-        let credentials = try #require(image.variable("CREDENTIALS_DIRECTORY"), "the image sets no CREDENTIALS_DIRECTORY")
+        let credentials = try #require(
+            image.variable("CREDENTIALS_DIRECTORY"), "the image sets no CREDENTIALS_DIRECTORY")
         #expect(credentials == "/etc/webhook-tokend/credentials")
-        try FileManager.default.createDirectory(atPath: volumes.etc.file("credentials"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: volumes.etc.file("credentials"), withIntermediateDirectories: true)
         let secretFile = try volumes.etc.write("credentials/client-secret", secret + "\n", mode: 0o440)
         chown(secretFile, 0, gid_t(gid) ?? 0)
         try FileManager.default.copyItem(atPath: certificates.caCertificate, toPath: volumes.etc.file("ca.pem"))

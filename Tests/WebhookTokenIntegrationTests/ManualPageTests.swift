@@ -24,7 +24,8 @@ import WebhookTokenCore
     func configurationReferenceIsTheKeyTable() throws {
         let path = "\(SystemdContainer.repository)/docs/man/webhook-tokend.toml.5"
         let page = try String(contentsOfFile: path, encoding: .utf8)
-        let begin = ".\\\" BEGIN configuration-keys\n", end = ".\\\" END configuration-keys"
+        let begin = ".\\\" BEGIN configuration-keys\n"
+        let end = ".\\\" END configuration-keys"
         let start = try #require(page.range(of: begin), "no BEGIN configuration-keys in \(path)")
         let stop = try #require(page.range(of: end, range: start.upperBound..<page.endIndex))
         let generated = ConfigurationKey.referenceRoff()
@@ -33,7 +34,9 @@ import WebhookTokenCore
                 .write(toFile: path, atomically: true, encoding: .utf8)
             return
         }
-        #expect(String(page[start.upperBound..<stop.lowerBound]) == generated, "regenerate with docs/man/generate-config-page")
+        #expect(
+            String(page[start.upperBound..<stop.lowerBound]) == generated,
+            "regenerate with docs/man/generate-config-page")
     }
 
     @Test("webhook-token(1) has every command and option of webhook-token --help, and no other")
