@@ -37,6 +37,8 @@ struct ClientCommand: Equatable {
     var timeoutSeconds: Double
     /// The profile to ask for; `nil` for the daemon's default (or only) one.
     var profile: String? = nil
+    /// `status --quiet`: print nothing, exit 0 only when the daemon has a token to serve (a probe).
+    var quiet = false
 
     /// Parses the arguments (without the program name).
     ///
@@ -48,6 +50,7 @@ struct ClientCommand: Equatable {
         var action: Action?
         var wantsHeader = false
         var wantsJSON = false
+        var quiet = false
         var socketPath: String?
         var profile: String?
         var timeout: Double?
@@ -84,7 +87,7 @@ struct ClientCommand: Equatable {
             }
 
             switch name {
-            case "-h", "--help", "--version", "--header", "--json":
+            case "-h", "--help", "--version", "--header", "--json", "-q", "--quiet":
                 if attachedValue != nil {
                     throw .usage("option \(name) does not take a value")
                 }
@@ -92,6 +95,7 @@ struct ClientCommand: Equatable {
                 case "--version": return ClientCommand.informational(.version)
                 case "--header": wantsHeader = true
                 case "--json": wantsJSON = true
+                case "-q", "--quiet": quiet = true
                 default: return ClientCommand.informational(.help)
                 }
             case "--socket", "--timeout", "--profile":
@@ -123,6 +127,9 @@ struct ClientCommand: Equatable {
         if wantsHeader && chosenAction == .status {
             throw .usage("--header only applies to printing a token, not to 'status'")
         }
+        if quiet && (chosenAction != .status || wantsJSON) {
+            throw .usage("--quiet only applies to 'status', without --json")
+        }
 
         let path: String
         if let socketPath {
@@ -150,7 +157,8 @@ struct ClientCommand: Equatable {
             output: wantsHeader ? .header : (wantsJSON ? .json : .plain),
             socketPath: path,
             timeoutSeconds: timeout ?? (chosenAction == .refresh ? 35 : 5),
-            profile: chosenProfile
+            profile: chosenProfile,
+            quiet: quiet
         )
     }
 
@@ -175,6 +183,7 @@ struct ClientCommand: Equatable {
 
     static let usageText = """
         Usage: webhook-token [status | refresh | watch] [--header | --json] [--profile NAME] [--socket PATH] [--timeout SECONDS]
+               webhook-token status --quiet [--profile NAME] [--socket PATH] [--timeout SECONDS]
 
         Prints the OAuth bearer token that webhook-tokend holds, for example:
           curl -H "$(webhook-token --header)" https://api.example.com/...
@@ -191,6 +200,7 @@ struct ClientCommand: Equatable {
           --json             print the daemon's JSON answer (token, expiry, scope / full status)
           --profile NAME     the profile whose token to print (or refresh); default
                              $WEBHOOK_TOKEN_PROFILE, else the daemon's default profile
+          -q, --quiet        with status: print nothing; exit 0 only if a token can be served now
           --socket PATH      the daemon's socket; default $WEBHOOK_TOKEN_SOCKET,
                              else /run/webhook-tokend/token.sock
           --timeout SECONDS  give up after this long (default 5; 35 for refresh)

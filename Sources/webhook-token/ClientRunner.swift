@@ -17,6 +17,11 @@ struct ClientRunner {
         case .refresh:
             return try fetch(
                 method: "POST", path: SocketProtocol.refreshPath(profile: command.profile), plainQuery: "format=raw")
+        case .status where command.quiet:
+            // "Servable" is exactly what GET /v1/token answers 200 to; the token itself is dropped.
+            _ = try fetch(
+                method: "GET", path: SocketProtocol.tokenPath(profile: command.profile), plainQuery: "format=raw")
+            return []
         case .status:
             return try fetch(method: "GET", path: SocketProtocol.statusPath, plainQuery: "format=text")
         case .watch:

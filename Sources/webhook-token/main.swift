@@ -6,12 +6,16 @@ _ = signal(SIGPIPE, SIG_IGN)
 let environmentSocketPath = getenv(ClientCommand.socketEnvironmentVariable).map { String(cString: $0) }
 let environmentProfile = getenv(ClientCommand.profileEnvironmentVariable).map { String(cString: $0) }
 let exitCode: ExitCode
+var quiet = false
 do {
     let command = try ClientCommand.parse(
         Array(CommandLine.arguments.dropFirst()), environmentSocketPath: environmentSocketPath,
         environmentProfile: environmentProfile)
+    quiet = command.quiet
     let output = try ClientRunner(command: command).run()
     exitCode = StandardOutputWriter.write(output)
+} catch where quiet {
+    exitCode = error.exitCode
 } catch {
     StandardStream.reportError(error.message)
     if error.suggestsHelp {

@@ -48,7 +48,7 @@ final class SystemdContainer: Sendable {
         return inCI
     }()
 
-    private init(directory: String, pid1: Int32) {
+    init(directory: String, pid1: Int32) {
         self.directory = directory
         self.pid1 = pid1
     }
