@@ -70,7 +70,7 @@ final class DaemonMetrics: ServerObserver {
 
     // MARK: - Recording
 
-    func requestCompleted(route: ServerRoute, status: Int, duration: Duration) {
+    func requestCompleted(route: ServerRoute, status: Int, duration: Duration?) {
         let index = ServerRoute.allCases.firstIndex(of: route) ?? 0
         if let counter = requestCounters[index][status] {
             counter.increment()
@@ -83,7 +83,10 @@ final class DaemonMetrics: ServerObserver {
                 return counter
             }.increment()
         }
-        requestTimers[index].recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        if let duration {
+            requestTimers[index].recordNanoseconds(
+                duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        }
     }
 
     func hookRan(profile: String, result: String) {

@@ -42,19 +42,19 @@ struct ConnectionAdmission: Sendable {
         if !access.admits(peer) {
             deniedPeers.record(peer: peer, logger: logger)
             observer.peerDenied()
-            observer.requestCompleted(route: .other, status: 403, duration: .zero)
+            observer.requestCompleted(route: .other, status: 403, duration: nil)
             return ErrorResponse.raw(
                 status: .forbidden, code: .peerNotAllowed, detail: AccessRefusal.detail(peer: peer))
         }
         if total > limits.maximumConnections {
-            observer.requestCompleted(route: .other, status: 503, duration: .zero)
+            observer.requestCompleted(route: .other, status: 503, duration: nil)
             return ErrorResponse.raw(
                 status: .serviceUnavailable, code: .tooManyConnections,
                 detail: "the daemon serves \(limits.maximumConnections) connections, its limit; retry shortly",
                 extraHeaders: [("Retry-After", "1")])
         }
         if user > limits.maximumConnectionsPerUser {
-            observer.requestCompleted(route: .other, status: 503, duration: .zero)
+            observer.requestCompleted(route: .other, status: 503, duration: nil)
             return ErrorResponse.raw(
                 status: .serviceUnavailable, code: .tooManyConnections,
                 detail: "uid \(peer?.uid ?? 0) holds \(limits.maximumConnectionsPerUser) connections, "

@@ -65,30 +65,53 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         let buffer = unwrapInboundIn(data)
-        for byte in buffer.readableBytesView {
-            if headBytes == 0 {
-                // First byte of a new request: it must be complete within the header timeout.
+        // A scan over the raw bytes (not `readableBytesView`, whose bounds-checked iteration
+        // was most of this handler's cost per request), remembering only what it must.
+        let outcome = buffer.withUnsafeReadableBytes { bytes -> Scan in
+            var headBytes = self.headBytes, match = terminatorMatch, startedHead = false, endedHead = false
+            for byte in bytes {
+                if headBytes == 0 { startedHead = true }
+                headBytes += 1
+                let expected: UInt8 = match % 2 == 0 ? 13 : 10
+                match = byte == expected ? match + 1 : (byte == 13 ? 1 : 0)
+                if match == 4 {
+                    headBytes = 0
+                    match = 0
+                    endedHead = true
+                    startedHead = false
+                } else if headBytes > limits.maximumHeadBytes {
+                    return Scan(headBytes: headBytes, match: match, startedHead: startedHead, endedHead: endedHead, tooLarge: true)
+                }
+            }
+            return Scan(headBytes: headBytes, match: match, startedHead: startedHead, endedHead: endedHead, tooLarge: false)
+        }
+        headBytes = outcome.headBytes
+        terminatorMatch = outcome.match
+        if outcome.tooLarge {
+            reject(
+                context: context, status: .requestHeaderFieldsTooLarge, code: .requestHeadTooLarge,
+                detail: "the request head exceeds \(limits.maximumHeadBytes) bytes")
+            return
+        }
+        // A head still open at the end of this read must be complete within the header timeout
+        // of its first byte; otherwise the connection is idle between requests.
+        if headBytes > 0 {
+            if outcome.startedHead || !deadlineIsForHead {
                 setDeadline(.now() + limits.headerTimeout, forHead: true, context: context)
             }
-            headBytes += 1
-            let expected: UInt8 = terminatorMatch % 2 == 0 ? 13 : 10
-            if byte == expected {
-                terminatorMatch += 1
-            } else {
-                terminatorMatch = byte == 13 ? 1 : 0
-            }
-            if terminatorMatch == 4 {
-                headBytes = 0
-                terminatorMatch = 0
-                setDeadline(.now() + limits.idleTimeout, forHead: false, context: context)
-            } else if headBytes > limits.maximumHeadBytes {
-                reject(
-                    context: context, status: .requestHeaderFieldsTooLarge, code: .requestHeadTooLarge,
-                    detail: "the request head exceeds \(limits.maximumHeadBytes) bytes")
-                return
-            }
+        } else if outcome.endedHead {
+            setDeadline(.now() + limits.idleTimeout, forHead: false, context: context)
         }
         context.fireChannelRead(data)
+    }
+
+    private struct Scan {
+        var headBytes: Int
+        var match: Int
+        /// A new head began in this read (and is still open at its end, when `headBytes > 0`).
+        var startedHead: Bool
+        var endedHead: Bool
+        var tooLarge: Bool
     }
 
     private func setDeadline(_ newDeadline: NIODeadline, forHead: Bool, context: ChannelHandlerContext) {

@@ -19,9 +19,17 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let access: SharedAccessRules
     private let deniedPeers: DeniedPeerLog
     private let observer: any ServerObserver
-    /// When the current request's head arrived, for the latency metric.
-    private var requestStarted: ContinuousClock.Instant = .now
+    /// When the current request's head arrived, for the latency metric (sampled requests only).
+    private var requestStarted: ContinuousClock.Instant?
+    /// Requests seen on this connection, for sampling the latency metric.
+    private var requestCount = 0
     private var route: ServerRoute = .other
+    /// The current request's path and query, split once.
+    private var requestPath: Substring = ""
+    private var requestQuery: Substring = ""
+    /// Answers still to come (a refresh, the first token, a long-poll): a malformed pipelined
+    /// request behind one of them closes the connection instead of being answered out of turn.
+    private var deferredAnswers = 0
 
     private var request: HTTPRequestHead?
     /// The request announced or sent a body where none is accepted.
@@ -75,8 +83,12 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            requestStarted = .now
-            route = SocketRoute.match(Self.split(head.uri).path)?.route.metricLabel ?? .other
+            // One request in 16 is timed: the latency histogram needs a sample, not two clock
+            // reads and a histogram observation on every request of the hot path.
+            requestCount &+= 1
+            requestStarted = requestCount & 15 == 1 ? .now : nil
+            (requestPath, requestQuery) = Self.split(head.uri)
+            route = SocketRoute.match(requestPath)?.route.metricLabel ?? .other
             request = head
             bodyRejected = Self.announcesBody(head)
         case .body:
@@ -103,7 +115,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Routing
 
     private func route(context: ChannelHandlerContext, head: HTTPRequestHead) {
-        let (path, query) = Self.split(head.uri)
+        let (path, query) = (requestPath, requestQuery)
         refreshAccessDecisions(context: context)
         guard let (route, profileName) = SocketRoute.match(path) else {
             return respondError(
@@ -250,9 +262,11 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     ) {
         let promise = context.eventLoop.makePromise(of: TokenAnswer.self)
         promise.completeWithTask(answer)
+        deferredAnswers += 1
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { answer in
             let (handler, context) = loopBound.value
+            handler.deferredAnswers -= 1
             handler.respond(context: context, head: head, answer: answer, raw: raw)
         }
     }
@@ -297,18 +311,17 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         body: ByteBuffer, extraHeaders: [(String, String)] = [], close: Bool = false
     ) {
         let keepAlive = head.isKeepAlive && !close
-        observer.requestCompleted(route: route, status: Int(status.code), duration: requestStarted.duration(to: .now))
+        observer.requestCompleted(route: route, status: Int(status.code), duration: requestStarted.map { $0.duration(to: .now) })
         if logger.logLevel <= .debug {
             logger.debug("Request", metadata: [
                 "peer.uid": "\(peer.map { String($0.uid) } ?? "-")", "peer.pid": "\(peer.map { String($0.pid) } ?? "-")",
                 "http.method": "\(head.method)", "http.path": "\(Self.split(head.uri).path)", "http.status": "\(status.code)",
             ])
         }
-        var headers = HTTPHeaders()
+        var headers = Self.noStoreHeaders
         headers.reserveCapacity(5 + extraHeaders.count)
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.readableBytes))
-        headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
@@ -322,9 +335,24 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// `Cache-Control: no-store` on every answer, validated once rather than per response.
+    private static let noStoreHeaders: HTTPHeaders = ["Cache-Control": "no-store"]
+
+    /// A malformed request is answered `400` and the connection closed — but only on a live
+    /// connection with no answer pending: the parse error of half a request can surface after a
+    /// graceful shutdown closed the connection, and a write then would be a second answer to
+    /// the pipeline handler, which treats that as fatal. (This is why NIO's own
+    /// `HTTPServerProtocolErrorHandler` is not used.)
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("Closing socket connection after error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        guard error is HTTPParserError, context.channel.isActive, deferredAnswers == 0 else {
+            logger.debug("Closing socket connection after error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        respondError(
+            context: context, head: head, status: .badRequest, code: .badRequest,
+            detail: "the request is not valid HTTP/1.1", close: true)
     }
 }
 

@@ -91,7 +91,6 @@ public final class TokenSocketServer: Service {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(RequestHeadGuard(limits: limits.guardLimits))
                     try sync.configureHTTPServerPipeline(withErrorHandling: false)
-                    try sync.addHandler(ProtocolErrorResponder())
                     try sync.addHandler(
                         TokenHTTPHandler(
                             serving: serving, peer: peer, access: access, deniedPeers: deniedPeers, observer: observer,
