@@ -200,6 +200,8 @@ private let twoProfiles = """
             [socket]
             group = "g"
             max_connections_per_user = 9
+            [proxy]
+            socket = "/run/webhook-tokend/api.sock"
             """)
         let rendered = configuration.renderedTOML()
         // base_url and customer_id are rendered as the token_url they make; client_secret_file is
