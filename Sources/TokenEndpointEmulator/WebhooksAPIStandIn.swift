@@ -68,11 +68,13 @@ public final class WebhooksAPIStandIn: Sendable {
         let token = authorization.flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
         let now = ContinuousClock.now
         return state.withLock { state in
-            let valid = token.map { token in
-                !state.ended.contains(token) && issued.contains { $0.token == token && $0.expiresAt > now }
-            } ?? false
-            state.received.append(Received(
-                method: method, target: target, headers: headers, body: body, bearerToken: token, accepted: valid))
+            let valid =
+                token.map { token in
+                    !state.ended.contains(token) && issued.contains { $0.token == token && $0.expiresAt > now }
+                } ?? false
+            state.received.append(
+                Received(
+                    method: method, target: target, headers: headers, body: body, bearerToken: token, accepted: valid))
             if state.behavior == .hang { return .hang }
             let json = [TokenEndpointEmulator.Header("Content-Type", "application/json")]
             guard valid else {
@@ -89,7 +91,9 @@ public final class WebhooksAPIStandIn: Sendable {
                 let id = "sub-\(state.subscriptions.count + 1)"
                 state.subscriptions.append(#"{"id":"\#(id)"}"#)
                 let echoed = String(decoding: body, as: UTF8.self)
-                return .answer(status: 201, headers: json, body: #"{"id":"\#(id)","received":\#(echoed.isEmpty ? "null" : echoed)}"#)
+                return .answer(
+                    status: 201, headers: json,
+                    body: #"{"id":"\#(id)","received":\#(echoed.isEmpty ? "null" : echoed)}"#)
             case ("GET", "large"):
                 // `?bytes=N`: a body of N bytes, sent in chunks as the reader takes them.
                 let size = target.split(separator: "bytes=").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0

@@ -29,17 +29,21 @@ enum ProxyStartup {
             }
             do {
                 let upstream = try ProxyUpstream(proxy: proxy, caFile: profile.endpoint.caFile)
-                started.append(try await ProxySocketServer.start(
-                    profile: profile.name, proxy: proxy, upstream: upstream, listener: listener, serving: serving,
-                    limits: limits, access: access, connections: connections, serverObserver: metrics,
-                    observer: metrics, logger: logger))
+                started.append(
+                    try await ProxySocketServer.start(
+                        profile: profile.name, proxy: proxy, upstream: upstream, listener: listener, serving: serving,
+                        limits: limits, access: access, connections: connections, serverObserver: metrics,
+                        observer: metrics, logger: logger))
             } catch {
                 for server in started { await server.shutdown() }
                 throw Failure(profile: profile.name, path: proxy.socketPath, underlying: error)
             }
-            logger.info("Proxying", metadata: [
-                "profile": "\(profile.name)", "socket": "\(proxy.socketPath)", "upstream": "\(proxy.upstreamOrigin)",
-            ])
+            logger.info(
+                "Proxying",
+                metadata: [
+                    "profile": "\(profile.name)", "socket": "\(proxy.socketPath)",
+                    "upstream": "\(proxy.upstreamOrigin)",
+                ])
         }
         return started
     }

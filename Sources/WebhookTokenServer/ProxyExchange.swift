@@ -50,7 +50,8 @@ struct ProxyExchange: Sendable {
             status = upstreamStatus
             setup.observer.proxied(profile: setup.profile, upstreamStatus: Int(status))
             let answered = progress.headSentAt ?? .now
-            setup.observer.proxyOverhead(profile: setup.profile, duration: started.duration(to: answered) - upstreamWait)
+            setup.observer.proxyOverhead(
+                profile: setup.profile, duration: started.duration(to: answered) - upstreamWait)
         } catch let failure as ProxyError where !progress.headSent {
             setup.observer.proxyFailed(profile: setup.profile, code: failure.code)
             writer.writeError(
@@ -60,7 +61,9 @@ struct ProxyExchange: Sendable {
         } catch {
             // The consumer went away, or the upstream failed or ran out of time mid-body: closing
             // the connection is all that can be said.
-            if let failure = error as? ProxyError { setup.observer.proxyFailed(profile: setup.profile, code: failure.code) }
+            if let failure = error as? ProxyError {
+                setup.observer.proxyFailed(profile: setup.profile, code: failure.code)
+            }
             writer.abort()
         }
         Self.log(setup: setup, peer: peer, head: request.head, status: status, started: started)
@@ -170,7 +173,8 @@ struct ProxyExchange: Sendable {
     private func send(_ request: Request, token: PresentedToken) async throws -> (HTTPClientResponse, Duration) {
         var outgoing = HTTPClientRequest(url: setup.upstream.origin + request.head.uri)
         outgoing.method = request.head.method
-        for (name, value) in ProxyUpstream.filtered(request.head.headers, dropping: ProxyUpstream.droppedRequestHeaders) {
+        for (name, value) in ProxyUpstream.filtered(request.head.headers, dropping: ProxyUpstream.droppedRequestHeaders)
+        {
             outgoing.headers.add(name: name, value: value)
         }
         outgoing.headers.add(name: "Authorization", value: "Bearer " + String(decoding: token.raw, as: UTF8.self))
@@ -202,10 +206,12 @@ struct ProxyExchange: Sendable {
         _ response: HTTPClientResponse, held: [ByteBuffer], rest iterator: inout HTTPClientResponse.Body.AsyncIterator,
         progress: Progress
     ) async throws {
-        var headers = HTTPHeaders(ProxyUpstream.filtered(response.headers, dropping: ProxyUpstream.droppedResponseHeaders))
+        var headers = HTTPHeaders(
+            ProxyUpstream.filtered(response.headers, dropping: ProxyUpstream.droppedResponseHeaders))
         if !writer.keepAlive { headers.add(name: "Connection", value: "close") }
         progress.sentHead()
-        try await writer.write(.head(HTTPResponseHead(version: writer.version, status: response.status, headers: headers)))
+        try await writer.write(
+            .head(HTTPResponseHead(version: writer.version, status: response.status, headers: headers)))
         for chunk in held { try await writer.write(.body(.byteBuffer(chunk))) }
         while let chunk = try await iterator.next() {
             try await writer.write(.body(.byteBuffer(chunk)))
@@ -223,11 +229,14 @@ struct ProxyExchange: Sendable {
     ) {
         guard setup.logger.logLevel <= .debug else { return }
         let duration = started.duration(to: .now)
-        setup.logger.debug("Proxied request", metadata: [
-            "peer.uid": "\(peer.map { String($0.uid) } ?? "-")", "http.method": "\(head.method)",
-            "http.path": "\(head.uri.prefix { $0 != "?" })", "http.status": "\(status)",
-            "duration_ms": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)",
-        ])
+        setup.logger.debug(
+            "Proxied request",
+            metadata: [
+                "peer.uid": "\(peer.map { String($0.uid) } ?? "-")", "http.method": "\(head.method)",
+                "http.path": "\(head.uri.prefix { $0 != "?" })", "http.status": "\(status)",
+                "duration_ms":
+                    "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)",
+            ])
     }
 }
 

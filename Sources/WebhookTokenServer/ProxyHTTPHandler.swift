@@ -61,12 +61,15 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return fail(.forbidden, .peerNotAllowed, AccessRefusal.detail(peer: peer), true)
         }
         guard head.method != .CONNECT else {
-            return fail(.methodNotAllowed, .methodNotAllowed, "CONNECT is not supported: this proxy calls \(setup.proxy.upstreamOrigin) only", false)
+            return fail(
+                .methodNotAllowed, .methodNotAllowed,
+                "CONNECT is not supported: this proxy calls \(setup.proxy.upstreamOrigin) only", false)
         }
         guard head.uri.hasPrefix("/") else {
             return fail(
                 .badRequest, .targetNotAllowed,
-                "send origin-form requests (GET /path HTTP/1.1): this proxy calls \(setup.proxy.upstreamOrigin) only", false)
+                "send origin-form requests (GET /path HTTP/1.1): this proxy calls \(setup.proxy.upstreamOrigin) only",
+                false)
         }
         let path = head.uri.prefix { $0 != "?" }
         guard setup.proxy.allows(path: path) else {
@@ -78,7 +81,8 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard !bodyTooLarge else {
             return fail(
                 .payloadTooLarge, .requestBodyTooLarge,
-                "the request body exceeds max_request_body (\(ByteSizeSyntax.format(setup.proxy.maximumRequestBody)))", true)
+                "the request body exceeds max_request_body (\(ByteSizeSyntax.format(setup.proxy.maximumRequestBody)))",
+                true)
         }
         let request = ProxyExchange.Request(head: head, body: body, peerUID: peer?.uid)
         body = nil
@@ -163,7 +167,8 @@ struct ProxyResponseWriter: Sendable {
         eventLoop.execute {
             context.value.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
             if !isHead {
-                context.value.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+                context.value.write(
+                    NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
             }
         }
         end(close: close)

@@ -25,8 +25,10 @@ struct ProxyTests {
         let connection = try SocketConnection(path: harness.proxyPath)
         let get = try connection.request(
             "GET", Self.subscriptions + "?page=1",
-            headers: ["Authorization": "Bearer consumer-own", "Cookie": "session=1", "Proxy-Authorization": "Basic eA==",
-                      "X-Request-Id": "r1"])
+            headers: [
+                "Authorization": "Bearer consumer-own", "Cookie": "session=1", "Proxy-Authorization": "Basic eA==",
+                "X-Request-Id": "r1",
+            ])
         #expect(get.status == 200, "\(get.body)")
         #expect(get.body == #"{"subscriptions":[]}"#)
         let body = #"{"url":"https://hooks.example/in","events":["entityUpdated"]}"#
@@ -64,7 +66,8 @@ struct ProxyTests {
         let body = #"{"url":"https://hooks.example/in"}"#
         let connection = try SocketConnection(path: harness.proxyPath)
         try connection.send(
-            "POST \(Self.subscriptions) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            "POST \(Self.subscriptions) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
         let post = try connection.readResponse()
         #expect(post.status == 201, "the consumer never sees the 403: \(post.body)")
         #expect(harness.emulator.requestCount == tokenRequests + 1, "one token request")
@@ -160,8 +163,10 @@ struct ProxyTests {
         #expect(jsonObject(down.body)?["detail"] as? String != nil)
         #expect(try socketRequest(harness.socketPath, "GET", "/v1/token").status == 200)
         let metrics = try socketRequest(harness.socketPath, "GET", "/metrics").body
-        #expect(metrics.contains(#"webhook_tokend_proxy_errors_total{profile="default",code="upstream_unreachable"} 1"#)
-            || metrics.contains(#"webhook_tokend_proxy_errors_total{code="upstream_unreachable",profile="default"} 1"#),
+        #expect(
+            metrics.contains(#"webhook_tokend_proxy_errors_total{profile="default",code="upstream_unreachable"} 1"#)
+                || metrics.contains(
+                    #"webhook_tokend_proxy_errors_total{code="upstream_unreachable",profile="default"} 1"#),
             "\(metrics)")
         #expect(try await harness.stop() == 0)
     }
@@ -179,17 +184,44 @@ struct ProxyTests {
         try await harness.waitForToken()
         try await eventually("the proxy socket") { (try? SocketConnection(path: harness.proxyPath)) != nil }
         func curl(as user: String?) throws -> Shell.Result {
-            let curl = ["/usr/bin/curl", "-s", "-i", "--unix-socket", harness.proxyPath, "http://localhost\(Self.subscriptions)"]
+            let curl = [
+                "/usr/bin/curl", "-s", "-i", "--unix-socket", harness.proxyPath,
+                "http://localhost\(Self.subscriptions)",
+            ]
             guard let user else { return try Shell.run(curl[0], Array(curl.dropFirst())) }
             return try Shell.run("/usr/bin/setpriv", ["--reuid=\(user)", "--regid=nogroup", "--clear-groups"] + curl)
         }
         let asRoot = try curl(as: nil)
         #expect(asRoot.standardOutput.hasPrefix("HTTP/1.1 200"), "\(asRoot.standardOutput)")
         let asNobody = try curl(as: "nobody")
-        #expect(asNobody.standardOutput.hasPrefix("HTTP/1.1 403"), "\(asNobody.standardOutput)\(asNobody.standardError)")
+        #expect(
+            asNobody.standardOutput.hasPrefix("HTTP/1.1 403"), "\(asNobody.standardOutput)\(asNobody.standardError)")
         #expect(asNobody.standardOutput.contains("peer_not_allowed"))
         #expect(harness.emulator.webhooksAPI.received.count == 1, "only root's request went upstream")
         #expect(try await harness.stop() == 0)
+    }
+
+    @Test func underSocketActivationTheProxySocketIsMatchedByItsPath() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600)
+        defer { Task { await harness.cleanup() } }
+        try harness.writeConfig(extra: "[proxy]\nsocket = \"\(harness.proxyPath)\"\n")
+        // The proxy's ListenStream= first: the daemon must tell the sockets apart by path, not order.
+        let process = try harness.spawn(
+            SocketActivationTests.activate,
+            ["-l", harness.proxyPath, "-l", harness.socketPath, Binaries.daemon, "--config", harness.configPath,
+             "--log-level", "debug"],
+            environment: ChildProcess.environmentWithoutSystemd)
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        try await eventually("a token on the passed token socket") {
+            (try? socketRequest(harness.socketPath, "GET", "/v1/token").status) == 200
+        }
+        let response = try socketRequest(harness.proxyPath, "GET", Self.subscriptions)
+        #expect(response.status == 200, "\(response.body)\n\(harness.log())")
+        #expect(harness.emulator.webhooksAPI.received.count == 1)
+        kill(process.processIdentifier, SIGTERM)
+        try await eventually("the daemon to exit") { !process.isRunning }
+        #expect(process.terminationStatus == 0, "\(harness.log())")
+        #expect(FileManager.default.fileExists(atPath: harness.proxyPath), "a passed socket is not removed")
     }
 
     /// The process's peak resident set (`VmHWM`), in KiB.

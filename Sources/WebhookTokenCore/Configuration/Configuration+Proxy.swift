@@ -75,7 +75,8 @@ public enum ByteSizeSyntax {
 
     /// The shortest exact form: `"1MiB"`, `"1536KiB"`, `"100B"`.
     public static func format(_ bytes: Int) -> String {
-        for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes > 0 && bytes % scale == 0 {
+        for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        where bytes > 0 && bytes % scale == 0 {
             return "\(bytes / scale)\(unit)"
         }
         return "\(bytes)B"
