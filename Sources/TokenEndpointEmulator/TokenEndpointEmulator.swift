@@ -54,6 +54,9 @@ public final class TokenEndpointEmulator: Sendable {
         case issueDelayed(by: Duration)
         /// Issue a token, and answer with this raw JSON text as `scope` (`nil` to omit it).
         case issueWithScope(String?)
+        /// Answer with the last token issued again (with a fresh lifetime), as endpoints that
+        /// cache tokens do.
+        case reissueLast
     }
 
     public struct Header: Sendable, Equatable {
@@ -203,7 +206,7 @@ public final class TokenEndpointEmulator: Sendable {
             case .oversized:
                 let padding = String(repeating: "x", count: TokenResponse.maximumBodySize + 1024)
                 return .answer(status: 200, headers: [], body: #"{"access_token":"\#(padding)","token_type":"Bearer","expires_in":3600}"#)
-            case .issue, .issueWithExpiresIn, .resetMidResponse, .drip, .issueDelayed, .issueWithScope:
+            case .issue, .issueWithExpiresIn, .resetMidResponse, .drip, .issueDelayed, .issueWithScope, .reissueLast:
                 break
             }
             guard let (clientID, secret) = Self.decodeBasic(authorization), clientID == options.clientID,
@@ -225,7 +228,8 @@ public final class TokenEndpointEmulator: Sendable {
                 return .answer(status: 400, headers: [], body: #"{"error":"invalid_scope","error_description":"scope not permitted for this client"}"#)
             }
             state.lastScope = scope
-            let token = Self.randomToken()
+            var token = Self.randomToken()
+            if case .reissueLast = state.behavior, let last = state.issued.last { token = last.token }
             var expiresText = String(options.expiresIn)
             if case .issueWithExpiresIn(let raw) = state.behavior { expiresText = raw ?? "" }
             let expiresField = expiresText.isEmpty ? "" : #","expires_in":\#(expiresText)"#

@@ -10,6 +10,8 @@ struct AccessRuleResolver {
         /// Each profile's rule, by profile name.
         var rules: [String: PeerAccessRule]
         var socketGroupID: UInt32?
+        /// Each sink's group, by path.
+        var sinkGroupIDs: [String: UInt32] = [:]
     }
 
     static func resolve(_ configuration: Configuration) throws(AccountLookup.Problem) -> Resolved {
@@ -20,7 +22,11 @@ struct AccessRuleResolver {
         let socketGroupID = try configuration.socket.group.map { name throws(AccountLookup.Problem) in
             try AccountLookup.groupID(named: name)
         }
-        return Resolved(rules: rules, socketGroupID: socketGroupID)
+        var sinkGroupIDs: [String: UInt32] = [:]
+        for sink in configuration.sinks {
+            if let group = sink.group { sinkGroupIDs[sink.path] = try AccountLookup.groupID(named: group) }
+        }
+        return Resolved(rules: rules, socketGroupID: socketGroupID, sinkGroupIDs: sinkGroupIDs)
     }
 
     private static func rule(_ access: AccessPolicy) throws(AccountLookup.Problem) -> PeerAccessRule {

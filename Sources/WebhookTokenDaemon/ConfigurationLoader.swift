@@ -56,6 +56,12 @@ public enum ConfigurationLoader {
             secrets[profile.name] = try loadSecret(
                 of: profile, configFile: path, configMode: mode, environment: environment, checkOnly: checkOnly)
         }
+        let sinkIssues = configuration.sinks.enumerated().compactMap { index, sink in
+            SinkLocation.problem(with: sink).map {
+                ConfigurationError.Issue(file: path, key: "sink[\(index + 1)].path", problem: .file($0))
+            }
+        }
+        if !sinkIssues.isEmpty { throw ConfigurationError(issues: sinkIssues) }
         return LoadedConfiguration(configuration: configuration, secrets: secrets, path: path)
     }
 

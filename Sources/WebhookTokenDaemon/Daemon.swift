@@ -89,7 +89,9 @@ public enum Daemon {
                 ])
                 profiles.fail(rejected)
             })
-        let factory = ProfileFactory(logger: logger, metrics: metrics, readiness: readiness)
+        let deliveries = TokenDeliveries(logger: logger, metrics: metrics)
+        deliveries.configure(configuration, sinkGroupIDs: names.sinkGroupIDs, servable: { _ in nil })
+        let factory = ProfileFactory(logger: logger, metrics: metrics, readiness: readiness, deliveries: deliveries)
         do {
             for profile in configuration.profiles {
                 profiles.add(try factory.make(profile, request: loaded.tokenRequest(for: profile)))
@@ -167,6 +169,7 @@ public enum Daemon {
             services.append(.init(
                 service: ReloadService(signals: hangups, configurationPath: options.configurationPath,
                                        options: options, profiles: profiles, factory: factory, readiness: readiness,
+                                       deliveries: deliveries,
                                        access: accessRules, notifier: notifier, logger: logger,
                                        current: loaded, currentNames: names),
                 successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
@@ -199,7 +202,9 @@ public enum Daemon {
             exitCode = DaemonExitCode.failure
         }
 
-        // 6. Clean up (the services have stopped, and the socket server removed its socket).
+        // 6. Clean up (the services have stopped, and the socket server removed its socket):
+        // no token is left in a sink file.
+        deliveries.stop()
         if let developmentSetup {
             await developmentSetup.emulator.shutdown()
             if let directory = developmentSetup.socketDirectory { rmdir(directory) }

@@ -23,6 +23,7 @@ import WebhookTokenServer
 /// | `webhook_tokend_request_duration_seconds` | histogram | `endpoint` |
 /// | `webhook_tokend_open_connections` | gauge | |
 /// | `webhook_tokend_denied_peers_total` | counter | |
+/// | `webhook_tokend_hook_runs_total` | counter | `profile`, `result` (success, failure, signalled, timeout, not_started) |
 /// | `webhook_tokend_proxy_requests_total` | counter | `profile`, `status` (the upstream's) |
 /// | `webhook_tokend_proxy_replays_total` | counter | `profile` |
 /// | `webhook_tokend_proxy_errors_total` | counter | `profile`, `code` |
@@ -40,6 +41,7 @@ final class DaemonMetrics: ServerObserver {
     private let openConnections: Gauge
     private let deniedPeers: Counter
     private let fetchCounters = Mutex<[String: Counter]>([:])
+    private let hookCounters = Mutex<[String: Counter]>([:])
     /// Each profile's gauges and renewal counter, made when the profile is first seen.
     private let profileMetrics = Mutex<[String: ProfileMetrics]>([:])
 
@@ -86,6 +88,18 @@ final class DaemonMetrics: ServerObserver {
             }.increment()
         }
         requestTimers[index].recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    func hookRan(profile: String, result: String) {
+        let factory = self.factory
+        hookCounters.withLock { counters in
+            let key = "\(profile) \(result)"
+            let counter = counters[key] ?? Counter(
+                label: "webhook_tokend_hook_runs_total", dimensions: [("profile", profile), ("result", result)],
+                factory: factory)
+            counters[key] = counter
+            return counter
+        }.increment()
     }
 
     func peerDenied() {

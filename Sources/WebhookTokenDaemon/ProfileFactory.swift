@@ -8,6 +8,7 @@ struct ProfileFactory: Sendable {
     let logger: Logger
     let metrics: DaemonMetrics
     let readiness: ReadinessTracker
+    let deliveries: TokenDeliveries
 
     struct CannotLoadTrustRoots: Error, CustomStringConvertible {
         let profile: String
@@ -23,15 +24,18 @@ struct ProfileFactory: Sendable {
         } catch {
             throw CannotLoadTrustRoots(profile: profile.name, caFile: profile.endpoint.caFile ?? "", underlying: error)
         }
-        let (name, metrics, readiness) = (profile.name, self.metrics, self.readiness)
+        let (name, metrics, readiness, deliveries) = (profile.name, self.metrics, self.readiness, self.deliveries)
         let broker = TokenBroker(
             name: name, endpoint: profile.endpoint, request: request, policy: profile.renewal, logger: logger,
             onEvent: { event in
                 switch event {
-                case .tokenObtained(_, let first): metrics.fetchSucceeded(profile: name, renewal: !first)
+                case .tokenObtained(_, _, let first): metrics.fetchSucceeded(profile: name, renewal: !first)
                 case .fetchFailed(let failure, _, _): metrics.fetchFailed(profile: name, failure)
                 case .tokenExpired: break
                 }
+                // Sinks are written (and hooks started) before readiness: a consumer started
+                // After= the daemon finds its sink there.
+                deliveries.handle(event, profile: name)
                 readiness.record(event, profile: name)
             })
         readiness.track(name)

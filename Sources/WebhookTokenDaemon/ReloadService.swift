@@ -23,6 +23,7 @@ struct ReloadService: Service {
     let profiles: ProfileSet
     let factory: ProfileFactory
     let readiness: ReadinessTracker
+    let deliveries: TokenDeliveries
     let access: SharedAccessRules
     let notifier: SystemdNotifier
     let logger: Logger
@@ -98,6 +99,11 @@ struct ReloadService: Service {
                 runtime.broker.reconfigure(
                     endpoint: profile.endpoint, request: loaded.tokenRequest(for: profile), policy: profile.renewal)
             }
+        }
+        if old.sinks != new.sinks || old.hooks != new.hooks || names.sinkGroupIDs != running.1.sinkGroupIDs {
+            let profiles = self.profiles
+            deliveries.configure(new, sinkGroupIDs: names.sinkGroupIDs) { profiles.runtime(named: $0)?.broker.servableToken()?.presentation }
+            logger.notice("Applied the new [[sink]] and [[hook]] tables")
         }
         if names.rules != running.1.rules {
             access.replace(with: names.rules)

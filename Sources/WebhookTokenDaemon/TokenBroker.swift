@@ -36,7 +36,7 @@ public final class TokenBroker: ProfileServing {
 
     /// Something the daemon wants to hear about: systemd status, readiness, metrics.
     public enum Event: Sendable {
-        case tokenObtained(BrokerStatus, first: Bool)
+        case tokenObtained(HeldToken<ContinuousClock.Instant>, BrokerStatus, first: Bool)
         /// `beforeFirstToken`: no token had been obtained yet (readiness).
         case fetchFailed(FetchFailure, BrokerStatus, beforeFirstToken: Bool)
         case tokenExpired(BrokerStatus)
@@ -49,6 +49,7 @@ public final class TokenBroker: ProfileServing {
 
     private let state: Mutex<State>
     private let wake = WakeSignal()
+    private let changeWaiters = ChangeWaiters()
     private let clock: any BrokerClock
     private let random: @Sendable () -> Double
     private let logger: Logger
@@ -126,11 +127,25 @@ public final class TokenBroker: ProfileServing {
         }
     }
 
+    /// Long-polls for a token whose fingerprint is not `fingerprint`, at most `maxWait`; then
+    /// answers like ``currentToken()``.
+    public func waitForChange(after fingerprint: Substring, maxWait: Duration) async -> TokenAnswer {
+        if let answer = await changeWaiters.wait(after: fingerprint, maxWait: maxWait) { return answer }
+        return currentToken()
+    }
+
+    /// The token being served, for sinks and hooks (`nil` while none is servable).
+    public func servableToken() -> HeldToken<ContinuousClock.Instant>? {
+        let now = clock.now
+        return state.withLock { $0.machine.servableToken(at: now) }
+    }
+
     /// Answers every waiting consumer (`503 shutting_down`), refuses new waits, and ends the loop.
     public func shutdown() {
         let waiters = state.withLock { $0.machine.shutdown() }
         let answer = answer(.shuttingDown, now: clock.now)
         for waiter in waiters { waiter.resume(returning: answer) }
+        changeWaiters.shutdown()
         wake.signal()
     }
 
@@ -282,6 +297,7 @@ public final class TokenBroker: ProfileServing {
         let answer = answer(completion.answer, now: now)
         for waiter in completion.waiters { waiter.resume(returning: answer) }
         guard completion.next != .stop else { return completion.next }
+        if case .token(let held) = completion.answer { changeWaiters.tokenChanged(fingerprint: held.token.fingerprint) }
 
         switch result {
         case .success(let token):
@@ -294,7 +310,9 @@ public final class TokenBroker: ProfileServing {
                     "token.lifetime_s": "\(token.lifetime.components.seconds)",
                     "next_renewal_in_s": "\(status.nextFetchInSeconds ?? 0)",
                 ])
-            onEvent(.tokenObtained(status, first: completion.beforeFirstToken))
+            if case .token(let held) = completion.answer {
+                onEvent(.tokenObtained(held, status, first: completion.beforeFirstToken))
+            }
         case .failure(let failure):
             var metadata: Logger.Metadata = [
                 "message_id": "\(MessageID.renewalFailed)",

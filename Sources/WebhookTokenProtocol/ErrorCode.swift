@@ -43,4 +43,7 @@ public enum ProtocolHeader {
     /// On a `POST /v1/token/refresh` answered with the current token rather than a new one: why
     /// (`rate_limited`, `backing_off`, or the failed fetch's error code and detail).
     public static let refresh = "X-Webhook-Tokend-Refresh"
+    /// On every token answer: the token's fingerprint (the first 8 hex digits of its SHA-256), to
+    /// long-poll against with `?after=` and to tell tokens apart without comparing them.
+    public static let fingerprint = "X-Webhook-Tokend-Fingerprint"
 }

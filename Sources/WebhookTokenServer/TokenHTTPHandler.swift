@@ -126,6 +126,17 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     await profile.refreshToken(peerUID: peerUID)
                 }
             }
+            if !query.isEmpty, let wait = Self.longPoll(query) {
+                guard let seconds = wait.seconds else {
+                    return respondError(
+                        context: context, head: head, status: .badRequest, code: .badRequest,
+                        detail: "wait must be a whole number of seconds from 0 to \(Self.maximumWaitSeconds)")
+                }
+                let after = wait.after
+                return respondLater(context: context, head: head, raw: raw) {
+                    await profile.waitForChange(after: after, maxWait: .seconds(seconds))
+                }
+            }
             let answer = profile.currentToken()
             if case .unavailable = answer, profile.isAwaitingFirstToken {
                 // The daemon has just started (perhaps by this very connection, through socket
@@ -191,6 +202,22 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             detail: AccessRefusal.detail(peer: peer), close: true)
     }
 
+    /// The longest `?wait=` a long-poll may ask for, in seconds.
+    static let maximumWaitSeconds = 300
+
+    /// `?after=FINGERPRINT&wait=SECONDS`: `nil` without `wait`; `seconds` `nil` when it is not a
+    /// number from 0 to ``maximumWaitSeconds``.
+    static func longPoll(_ query: Substring) -> (after: Substring, seconds: Int64?)? {
+        var after: Substring = "", wait: Substring?
+        for pair in query.split(separator: "&") {
+            if pair.hasPrefix("after=") { after = pair.dropFirst(6) }
+            if pair.hasPrefix("wait=") { wait = pair.dropFirst(5) }
+        }
+        guard let wait else { return nil }
+        guard let seconds = Int64(wait), seconds >= 0, seconds <= maximumWaitSeconds else { return (after, nil) }
+        return (after, seconds)
+    }
+
     private static func split(_ uri: String) -> (path: Substring, query: Substring) {
         guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (uri[...], "") }
         return (uri[..<mark], uri[uri.utf8.index(after: mark)...])
@@ -242,7 +269,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body.writeString(String(secondsLeft))
                 body.writeBytes(token.jsonTail)
             }
-            var extraHeaders: [(String, String)] = []
+            var extraHeaders = [(ProtocolHeader.fingerprint, token.fingerprint)]
             if let refresh { extraHeaders.append((ProtocolHeader.refresh, refresh.headerValue)) }
             respond(
                 context: context, head: head, status: .ok,

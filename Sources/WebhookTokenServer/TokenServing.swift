@@ -48,6 +48,10 @@ public protocol ProfileServing: Sendable {
     /// Fetches a new token now (rate-limited globally and per peer user, single-flight), for a
     /// consumer whose API call was rejected, and answers with the result.
     func refreshToken(peerUID: UInt32?) async -> TokenAnswer
+
+    /// Answers when the served token's fingerprint is not `fingerprint` — at once if it already
+    /// is not — or after `maxWait` with whatever is current (`?after=FP&wait=S`).
+    func waitForChange(after fingerprint: Substring, maxWait: Duration) async -> TokenAnswer
 }
 
 /// The answer to "give me the token".

@@ -9,6 +9,8 @@ struct ClientCommand: Equatable {
         case status
         /// Force a renewal, then print the new token.
         case refresh
+        /// Print the token, then every new one as it is served, until interrupted.
+        case watch
         case help
         case version
     }
@@ -63,7 +65,8 @@ struct ClientCommand: Equatable {
                 switch argument {
                 case "status": action = .status
                 case "refresh": action = .refresh
-                default: throw .usage("unknown command '\(argument)' (commands: status, refresh)")
+                case "watch": action = .watch
+                default: throw .usage("unknown command '\(argument)' (commands: status, refresh, watch)")
                 }
                 continue
             }
@@ -171,7 +174,7 @@ struct ClientCommand: Equatable {
     }
 
     static let usageText = """
-        Usage: webhook-token [status | refresh] [--header | --json] [--profile NAME] [--socket PATH] [--timeout SECONDS]
+        Usage: webhook-token [status | refresh | watch] [--header | --json] [--profile NAME] [--socket PATH] [--timeout SECONDS]
 
         Prints the OAuth bearer token that webhook-tokend holds, for example:
           curl -H "$(webhook-token --header)" https://api.example.com/...
@@ -180,6 +183,8 @@ struct ClientCommand: Equatable {
           (none)             print the current token and a newline
           status             print the daemon's status (every profile)
           refresh            make the daemon renew the token now, then print the new one
+          watch              print the token, then each new one as it is served, one per line,
+                             until interrupted (reconnects if the daemon restarts)
 
         Options:
           --header           print "Authorization: Bearer <token>" instead of the bare token

@@ -1,3 +1,4 @@
+import Glibc
 import WebhookTokenProtocol
 
 /// Carries out a parsed command against the daemon and produces what goes to standard output.
@@ -18,6 +19,9 @@ struct ClientRunner {
                 method: "POST", path: SocketProtocol.refreshPath(profile: command.profile), plainQuery: "format=raw")
         case .status:
             return try fetch(method: "GET", path: SocketProtocol.statusPath, plainQuery: "format=text")
+        case .watch:
+            try watch()
+            return []
         }
     }
 
@@ -40,6 +44,58 @@ struct ClientRunner {
         case (_, .plain):
             return (try token(from: response.body)) + [0x0A]
         }
+    }
+
+    /// `watch`: long-polls the daemon (`?after=FINGERPRINT&wait=300`) and prints each new token
+    /// as one line the moment it is served. While the daemon is unreachable (restarting) or has
+    /// no token, it retries with a doubling delay up to 5 s; a refusal (403, no such profile) ends
+    /// it. Ends quietly when the reader of its output goes away.
+    private func watch() throws(ClientFailure) {
+        let path = SocketProtocol.tokenPath(profile: command.profile)
+        let form = command.output == .json ? "format=json" : "format=raw"
+        var fingerprint: String?
+        var delay = 0.5
+        while true {
+            let query = fingerprint.map { "\(form)&after=\($0)&wait=\(Self.watchWaitSeconds)" } ?? form
+            let timeout = fingerprint == nil ? command.timeoutSeconds : Double(Self.watchWaitSeconds) + command.timeoutSeconds
+            let client = UnixSocketHTTPClient(socketPath: command.socketPath, timeoutSeconds: timeout)
+            let response: HTTPResponse
+            do {
+                response = try client.perform(method: "GET", target: "\(path)?\(query)")
+            } catch where error.exitCode == .unavailable {
+                Self.pause(&delay)
+                continue
+            }
+            switch response.status {
+            case 200:
+                delay = 0.5
+                let current = response.header(ProtocolHeader.fingerprint)
+                guard current != fingerprint || current == nil else { continue }
+                fingerprint = current
+                let line: [UInt8]
+                switch command.output {
+                case .json: line = withTrailingNewline(response.body)
+                case .header: line = Array("Authorization: Bearer ".utf8) + (try token(from: response.body)) + [0x0A]
+                case .plain: line = (try token(from: response.body)) + [0x0A]
+                }
+                if let error = StandardStream.writeAll(line, to: STDOUT_FILENO) {
+                    if error == EPIPE { return }
+                    throw ClientFailure(.ioError, "cannot write to standard output: \(String(cString: strerror(error)))")
+                }
+            case 503:
+                Self.pause(&delay)
+            default:
+                throw DaemonErrorResponse(response).failure(socketPath: command.socketPath)
+            }
+        }
+    }
+
+    /// How long one long-poll of `watch` asks the daemon to hold it.
+    static let watchWaitSeconds = 300
+
+    private static func pause(_ delay: inout Double) {
+        usleep(UInt32(delay * 1_000_000))
+        delay = min(delay * 2, 5)
     }
 
     /// The bare token from a `format=raw` body. A trailing line end is tolerated; anything that

@@ -178,6 +178,15 @@ private let twoProfiles = """
             client_id = "c"
 
             """
+        if table == "sink" || table == "hook" {
+            // An array of tables, with its required key where that is not the one under test.
+            let required = table == "sink" ? ("path", "\"/run/x\"") : ("command", "[\"/bin/true\"]")
+            text += "[[\(table)]]\n\(key) = { nested = true }\n"
+            if key != required.0 { text += "\(required.0) = \(required.1)\n" }
+            let found = problems(text)
+            #expect(found.contains { $0.contains("\(table)[1].\(key)") }, "\(found)")
+            return
+        }
         if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("\(key) = ") }) {
             text = text.replacingFirst(String(line), with: "\(key) = { nested = true }")
         } else if table == "endpoint" || table == "credentials" {
@@ -202,8 +211,14 @@ private let twoProfiles = """
             max_connections_per_user = 9
             [proxy]
             socket = "/run/webhook-tokend/api.sock"
+            [[sink]]
+            path = "/run/webhook-tokend/sinks/t"
+            group = "g"
+            [[hook]]
+            command = ["/bin/true"]
             """)
         let rendered = configuration.renderedTOML()
+        #expect(try parse(rendered) == configuration.redactedForRendering, "\(rendered)")
         // base_url and customer_id are rendered as the token_url they make; client_secret_file is
         // the alternative to the inline secret shown here.
         let alternatives: Set<String> = ["base_url", "customer_id", "client_secret_file"]
@@ -215,6 +230,19 @@ private let twoProfiles = """
     @Test func theSchemaIsTheKeyTable() {
         #expect(ConfigurationParser.schema["renewal"] == ConfigurationKey.names(of: .renewal))
         #expect(Set(ConfigurationParser.schema.keys) == Set(ConfigurationKey.Table.allCases.map(\.rawValue)))
+    }
+}
+
+extension Configuration {
+    /// What a rendering reads back as: an inline secret is shown redacted.
+    fileprivate var redactedForRendering: Configuration {
+        var copy = self
+        for index in copy.profiles.indices {
+            if case .inline = copy.profiles[index].credentials.secretSource {
+                copy.profiles[index].credentials.secretSource = .inline(ClientSecret("<redacted>"))
+            }
+        }
+        return copy
     }
 }
 

@@ -84,7 +84,7 @@ struct ClientTests {
         _ = try harness.directory.write("config.toml", config, mode: 0o600)
         try await harness.launch()
         try await harness.waitForToken()
-        let result = try Shell.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Binaries.client, "--socket", harness.socketPath])
+        let result = try harness.client(asUser: "nobody")
         #expect(result.status == 77)
         #expect(result.standardError.contains("permission"))
         #expect(try await harness.stop() == 0)

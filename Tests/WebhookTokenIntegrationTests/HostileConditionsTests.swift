@@ -169,10 +169,7 @@ struct HostileConditionsTests {
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
-        try await eventually("the start-up connections to close") {
-            let metrics = try socketRequest(harness.socketPath, "GET", "/metrics").body
-            return MetricsEndpointTests.value(metrics, "webhook_tokend_open_connections") == 1
-        }
+        try await harness.waitForIdleConnections()
         var hoard: [SocketConnection] = []
         for _ in 0..<10 {
             let connection = try SocketConnection(path: harness.socketPath)
@@ -190,9 +187,7 @@ struct HostileConditionsTests {
         #expect(sameUser.standardError.contains("too many connections"), "\(sameUser.standardError)")
 
         // Another user is served in full.
-        let other = try Shell.run(
-            "/usr/bin/setpriv",
-            ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Binaries.client, "--socket", harness.socketPath])
+        let other = try harness.client(asUser: "nobody")
         #expect(other.status == 0, "\(other.standardError)")
         hoard.removeAll()
         #expect(try await harness.stop() == 0)
@@ -256,19 +251,14 @@ struct HostileConditionsTests {
         kill(process.processIdentifier, SIGHUP)
         try await eventually("root to be refused") { try harness.client([]).status == 77 }
         #expect(try keptAlive.request("GET", "/v1/token").status == 403, "an open connection sees the new rule")
-        let asNobody = try Shell.run(
-            "/usr/bin/setpriv",
-            ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Binaries.client, "--socket", harness.socketPath])
+        let asNobody = try harness.client(asUser: "nobody")
         #expect(asNobody.status == 0)
 
         // A name that does not resolve is a failed reload: the running rule stays.
         try harness.writeConfig(extra: "[access]\nallowed_users = [\"no-such-user-here\"]")
         kill(process.processIdentifier, SIGHUP)
         try await eventually("the failed reload") { harness.log().contains("no-such-user-here") }
-        #expect(try Shell.run(
-            "/usr/bin/setpriv",
-            ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Binaries.client, "--socket", harness.socketPath]
-        ).status == 0)
+        #expect(try harness.client(asUser: "nobody").status == 0)
         #expect(harness.log().contains("Failed to reload configuration, keeping the current one"))
         #expect(try await harness.stop() == 0)
     }

@@ -42,6 +42,13 @@ final class SecondEndpoint: Sendable {
     }
 
     var path: String { "/v1/tokens/\(name)" }
+
+    /// Waits until the daemon serves this profile's token.
+    func waitForToken(on harness: DaemonHarness) async throws {
+        try await eventually("the \(name) profile's token") {
+            (try? socketRequest(harness.socketPath, "GET", path).status) == 200
+        }
+    }
 }
 
 /// Several named tokens in one daemon, each isolated from the others.
@@ -55,9 +62,7 @@ struct ProfilesTests {
         try harness.writeConfig(extra: hostedLogin.config())
         try await harness.launch()
         try await harness.waitForToken()
-        try await eventually("the second profile's token") {
-            (try? socketRequest(harness.socketPath, "GET", hostedLogin.path).status) == 200
-        }
+        try await hostedLogin.waitForToken(on: harness)
         let webhooksToken = try #require(harness.emulator.issuedTokens.last?.token)
         let configToken = try #require(hostedLogin.emulator.issuedTokens.last?.token)
         #expect(hostedLogin.emulator.lastRequestedScope == "*:config/**")
@@ -105,9 +110,7 @@ struct ProfilesTests {
         try harness.writeConfig(extra: hostedLogin.config())
         try await harness.launch()
         try await harness.waitForToken()
-        try await eventually("the second profile's token") {
-            (try? socketRequest(harness.socketPath, "GET", hostedLogin.path).status) == 200
-        }
+        try await hostedLogin.waitForToken(on: harness)
         let auditor = TokenAuditor(socketPath: harness.socketPath, emulator: harness.emulator)
         let before = harness.emulator.issuedTokens.count
         hostedLogin.emulator.setBehavior(.hang)
@@ -141,10 +144,7 @@ struct ProfilesTests {
         try await harness.launch()
         try await harness.waitForToken()
         func asUser(_ user: String, _ arguments: [String]) throws -> Shell.Result {
-            try Shell.run(
-                "/usr/bin/setpriv",
-                ["--reuid=\(user)", "--regid=\(user == "nobody" ? "nogroup" : user)", "--clear-groups", Binaries.client,
-                 "--socket", harness.socketPath] + arguments)
+            try harness.client(asUser: user, arguments)
         }
         try await eventually("the second profile's token") {
             try asUser("nobody", ["--profile", "hosted-login"]).status == 0
@@ -172,9 +172,7 @@ struct ProfilesTests {
         // Added.
         try harness.writeConfig(extra: hostedLogin.config())
         kill(process.processIdentifier, SIGHUP)
-        try await eventually("the added profile's token") {
-            (try? socketRequest(harness.socketPath, "GET", hostedLogin.path).status) == 200
-        }
+        try await hostedLogin.waitForToken(on: harness)
         // Changed: a new scope means a new token.
         let requests = hostedLogin.emulator.requestCount
         try harness.writeConfig(extra: hostedLogin.config(scope: "*:config/read"))

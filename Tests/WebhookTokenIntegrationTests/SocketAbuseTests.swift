@@ -56,10 +56,7 @@ struct SocketAbuseTests {
         try await harness.waitForToken()
         // Let the connections of the start-up probes close, then fill the limit with connections
         // that each prove they were admitted.
-        try await eventually("the start-up connections to close") {
-            let metrics = try socketRequest(harness.socketPath, "GET", "/metrics").body
-            return MetricsEndpointTests.value(metrics, "webhook_tokend_open_connections") == 1
-        }
+        try await harness.waitForIdleConnections()
         var kept: [SocketConnection] = []
         for _ in 0..<20 {
             let connection = try SocketConnection(path: harness.socketPath)
@@ -149,14 +146,14 @@ struct SocketAbuseTests {
         #expect(try harness.client([]).status == 77)
 
         // An allowed user, by name.
-        let asNobody = try Shell.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Binaries.client, "--socket", harness.socketPath])
+        let asNobody = try harness.client(asUser: "nobody")
         #expect(asNobody.status == 0)
         #expect(asNobody.standardOutput == token + "\n")
         // A member of an allowed group (supplementary), as a user not listed.
-        let asDaemonGroup = try Shell.run("/usr/bin/setpriv", ["--reuid=games", "--regid=games", "--groups=daemon", Binaries.client, "--socket", harness.socketPath])
+        let asDaemonGroup = try harness.client(asUser: "games", groups: ["daemon"])
         #expect(asDaemonGroup.status == 0)
         // Neither.
-        let asGames = try Shell.run("/usr/bin/setpriv", ["--reuid=games", "--regid=games", "--clear-groups", Binaries.client, "--socket", harness.socketPath])
+        let asGames = try harness.client(asUser: "games")
         #expect(asGames.status == 77)
 
         #expect(try await harness.stop() == 0)

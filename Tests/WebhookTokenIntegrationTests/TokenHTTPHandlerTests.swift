@@ -17,6 +17,7 @@ import WebhookTokenProtocol
         var isAwaitingFirstToken: Bool { false }
         func firstToken() async -> TokenAnswer { answer }
         func refreshToken(peerUID: UInt32?) async -> TokenAnswer { answer }
+        func waitForChange(after fingerprint: Substring, maxWait: Duration) async -> TokenAnswer { answer }
     }
 
     struct FakeServing: TokenServing {

@@ -5,9 +5,11 @@ extension Configuration {
     /// to the same configuration.
     public func renderedTOML() -> String {
         var sections: [String] = []
-        func section(_ header: String, _ table: ConfigurationKey.Table, _ profile: Profile) {
-            let values = ConfigurationKey.Values(profile: profile, socket: socket, logging: logging)
-            var text = "[\(header)]\n"
+        func section(
+            _ header: String, _ table: ConfigurationKey.Table, _ profile: Profile, sink: Sink? = nil, hook: Hook? = nil
+        ) {
+            let values = ConfigurationKey.Values(profile: profile, socket: socket, logging: logging, sink: sink, hook: hook)
+            var text = table.isArray ? "[[\(header)]]\n" : "[\(header)]\n"
             for key in ConfigurationKey.keys(of: table) {
                 guard let value = key.render(values) else { continue }
                 text += value.hasPrefix("#") ? "\(value)\n" : "\(key.name) = \(value)\n"
@@ -15,7 +17,7 @@ extension Configuration {
             sections.append(text)
         }
         let single = profile(named: Profile.defaultName)
-        for table in ConfigurationKey.Table.allCases {
+        for table in ConfigurationKey.Table.allCases where !table.isArray {
             if table.isPerProfile {
                 if let single, table.isPresent(in: single) { section(table.rawValue, table, single) }
             } else {
@@ -27,6 +29,8 @@ extension Configuration {
                 section("profiles.\(profile.name).\(table.rawValue)", table, profile)
             }
         }
+        for sink in sinks { section("sink", .sink, profiles[0], sink: sink) }
+        for hook in hooks { section("hook", .hook, profiles[0], hook: hook) }
         return sections.joined(separator: "\n")
     }
 }

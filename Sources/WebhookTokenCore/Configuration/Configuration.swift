@@ -11,12 +11,21 @@ public struct Configuration: Sendable, Equatable {
     public var profiles: [Profile]
     public var socket: Socket
     public var logging: Logging
+    /// `[[sink]]`: files the tokens are written to, for consumers that read a file.
+    public var sinks: [Sink]
+    /// `[[hook]]`: commands run after each new token.
+    public var hooks: [Hook]
 
-    public init(profiles: [Profile], socket: Socket = Socket(), logging: Logging = Logging()) {
+    public init(
+        profiles: [Profile], socket: Socket = Socket(), logging: Logging = Logging(), sinks: [Sink] = [],
+        hooks: [Hook] = []
+    ) {
         precondition(!profiles.isEmpty, "a configuration has at least one profile")
         self.profiles = profiles
         self.socket = socket
         self.logging = logging
+        self.sinks = sinks
+        self.hooks = hooks
     }
 
     /// The single-token form: one profile, "default".
@@ -153,6 +162,69 @@ public struct Configuration: Sendable, Equatable {
             self.maximumConnectionsPerUserSetting = maximumConnectionsPerUser
             self.headerTimeout = headerTimeout
             self.idleTimeout = idleTimeout
+        }
+    }
+
+    /// `[[sink]]`: a file a profile's token is written to while it is servable.
+    public struct Sink: Sendable, Equatable {
+        public enum Format: String, Sendable, CaseIterable {
+            /// The token and a newline.
+            case raw
+            /// `Authorization: Bearer <token>` and a newline.
+            case header
+            /// The token JSON, as `GET /v1/token` answers it when written.
+            case json
+            /// `WEBHOOK_TOKEN=<token>` and `WEBHOOK_TOKEN_EXPIRES_AT=<RFC 3339>`: for systemd's
+            /// `EnvironmentFile=` and `sh`'s `.`.
+            case env
+        }
+
+        public var profile: String
+        public var path: String
+        public var format: Format
+        public var mode: UInt32
+        /// The file's group, by name or id; the daemon's own group otherwise.
+        public var group: String?
+        /// Allow a file system that is not tmpfs or ramfs (the token then reaches a disk).
+        public var allowPersistentStorage: Bool
+
+        public static let defaultMode: UInt32 = 0o600
+
+        public init(
+            profile: String, path: String, format: Format = .raw, mode: UInt32 = defaultMode, group: String? = nil,
+            allowPersistentStorage: Bool = false
+        ) {
+            self.profile = profile
+            self.path = path
+            self.format = format
+            self.mode = mode
+            self.group = group
+            self.allowPersistentStorage = allowPersistentStorage
+        }
+    }
+
+    /// `[[hook]]`: a command run after every new token of a profile is served and its sinks written.
+    public struct Hook: Sendable, Equatable {
+        public enum Input: String, Sendable, CaseIterable {
+            /// `/dev/null`.
+            case none
+            /// The token and a newline, on standard input (never in argv or the environment).
+            case token
+        }
+
+        public var profile: String
+        /// The program and its arguments: no shell.
+        public var command: [String]
+        public var timeout: Duration
+        public var stdin: Input
+
+        public static let defaultTimeout = Duration.seconds(30)
+
+        public init(profile: String, command: [String], timeout: Duration = defaultTimeout, stdin: Input = .none) {
+            self.profile = profile
+            self.command = command
+            self.timeout = timeout
+            self.stdin = stdin
         }
     }
 

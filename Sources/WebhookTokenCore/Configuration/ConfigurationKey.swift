@@ -9,19 +9,24 @@ public struct ConfigurationKey: Sendable {
     /// The tables of the file. Those that are ``isPerProfile`` may also appear per profile, as
     /// `[profiles.NAME.endpoint]` and so on.
     public enum Table: String, Sendable, CaseIterable {
-        case endpoint, credentials, socket, renewal, access, proxy, logging
+        case endpoint, credentials, socket, renewal, access, proxy, logging, sink, hook
 
         /// Whether a profile can have its own table of this kind.
         public var isPerProfile: Bool {
             switch self {
             case .endpoint, .credentials, .renewal, .access, .proxy: return true
-            case .socket, .logging: return false
+            case .socket, .logging, .sink, .hook: return false
             }
         }
 
         /// Whether `profile` has this table at all (`[proxy]` is optional; absent, it is not rendered).
         func isPresent(in profile: Configuration.Profile) -> Bool {
             self != .proxy || profile.proxy != nil
+        }
+
+        /// Whether the table is an array of tables (`[[sink]]`), one element per thing.
+        public var isArray: Bool {
+            self == .sink || self == .hook
         }
 
         /// What the table is for, one line.
@@ -36,6 +41,8 @@ public struct ConfigurationKey: Sendable {
                 return "optional: a socket on which API calls are made with the profile's token added by the daemon "
                     + "(the top-level table is the default profile's)"
             case .logging: return "what the daemon logs"
+            case .sink: return "one per file a token is written to, while it is servable (see File sinks)"
+            case .hook: return "one per command run after each new token (see Renewal hooks)"
             }
         }
     }
@@ -56,6 +63,8 @@ public struct ConfigurationKey: Sendable {
         var profile: Configuration.Profile
         var socket: Configuration.Socket
         var logging: Configuration.Logging
+        var sink: Configuration.Sink?
+        var hook: Configuration.Hook?
     }
 
     /// The keys of `table`, in the table's order.
@@ -230,6 +239,47 @@ extension ConfigurationKey {
         .init(
             table: .logging, name: "level", defaultValue: quoted(Configuration.Logging().level),
             summary: "One of \(Configuration.Logging.levels.joined(separator: ", ")).", render: { quoted($0.logging.level) }),
+        // [[sink]]
+        .init(
+            table: .sink, name: "profile", defaultValue: nil,
+            summary: "The profile whose token is written; may be omitted when there is one profile.",
+            render: { $0.sink.map { quoted($0.profile) } }),
+        .init(
+            table: .sink, name: "path", defaultValue: nil,
+            summary: "The file (required); on tmpfs or ramfs, in a directory owned by root or the daemon and not writable by others.",
+            render: { $0.sink.map { quoted($0.path) } }),
+        .init(
+            table: .sink, name: "format", defaultValue: quoted(Configuration.Sink.Format.raw.rawValue),
+            summary: "One of \(Configuration.Sink.Format.allCases.map(\.rawValue).joined(separator: ", ")).",
+            render: { $0.sink.map { quoted($0.format.rawValue) } }),
+        .init(
+            table: .sink, name: "mode", defaultValue: octal(Configuration.Sink.defaultMode),
+            summary: "The file's permissions, an octal string.", render: { $0.sink.map { octal($0.mode) } }),
+        .init(
+            table: .sink, name: "group", defaultValue: nil,
+            summary: "The file's group, by name or id (the daemon's own group otherwise).",
+            render: { $0.sink?.group.map(quoted) }),
+        .init(
+            table: .sink, name: "allow_persistent_storage", defaultValue: "false",
+            summary: "Allow a file system other than tmpfs or ramfs (the token then reaches a disk).",
+            render: { $0.sink.map { $0.allowPersistentStorage ? "true" : "false" } }),
+        // [[hook]]
+        .init(
+            table: .hook, name: "profile", defaultValue: nil,
+            summary: "The profile whose new tokens run the command; may be omitted when there is one profile.",
+            render: { $0.hook.map { quoted($0.profile) } }),
+        .init(
+            table: .hook, name: "command", defaultValue: nil,
+            summary: "The program (an absolute path) and its arguments, as an array; no shell (required).",
+            render: { $0.hook.map { "[" + $0.command.map(quoted).joined(separator: ", ") + "]" } }),
+        .init(
+            table: .hook, name: "timeout", defaultValue: duration(Configuration.Hook.defaultTimeout),
+            summary: "A run still going after this long has its process group killed.",
+            render: { $0.hook.map { duration($0.timeout) } }),
+        .init(
+            table: .hook, name: "stdin", defaultValue: quoted(Configuration.Hook.Input.none.rawValue),
+            summary: "\"token\" writes the token to the command's standard input (never to its argv or environment).",
+            render: { $0.hook.map { quoted($0.stdin.rawValue) } }),
     ]
 
     static func quoted(_ text: String) -> String { "\"" + JSONText.escaped(text) + "\"" }
@@ -259,7 +309,10 @@ extension ConfigurationKey {
     public static func referenceMarkdown() -> String {
         var text = ""
         for table in Table.allCases {
-            let scope = table.isPerProfile ? "`[\(table.rawValue)]`, or `[profiles.NAME.\(table.rawValue)]`" : "`[\(table.rawValue)]`"
+            let scope =
+                table.isPerProfile
+                ? "`[\(table.rawValue)]`, or `[profiles.NAME.\(table.rawValue)]`"
+                : table.isArray ? "`[[\(table.rawValue)]]`" : "`[\(table.rawValue)]`"
             text += "\(scope): \(table.summary).\n\n| key | default | meaning |\n|---|---|---|\n"
             for key in keys(of: table) {
                 let value = key.defaultValue.map { "`\($0)`" } ?? "—"

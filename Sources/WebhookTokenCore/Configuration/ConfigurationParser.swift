@@ -92,8 +92,116 @@ public struct ConfigurationParser {
             complete = complete && named.complete
         }
         checkSocketPaths(profiles, socket: socket)
+        let sinks = elements(root, .sink).compactMap { buildSink($0, profiles: profiles) }
+        let hooks = elements(root, .hook).compactMap { buildHook($0, profiles: profiles) }
+        var seenPaths: Set<String> = []
+        for sink in sinks where !seenPaths.insert(sink.path).inserted {
+            report("sink", line: nil, .conflict("two sinks write \(sink.path); give each its own file"))
+        }
         guard complete, !profiles.isEmpty else { return nil }
-        return Configuration(profiles: profiles, socket: socket, logging: logging)
+        return Configuration(profiles: profiles, socket: socket, logging: logging, sinks: sinks, hooks: hooks)
+    }
+
+    /// The elements of an array of tables (`[[sink]]`), named `sink[1]`, `sink[2]`, … in messages.
+    private mutating func elements(_ root: TOMLTable, _ kind: ConfigurationKey.Table) -> [Section] {
+        guard let value = root[kind.rawValue] else { return [] }
+        guard let array = value.array else {
+            report(kind.rawValue, line: lines.lineOfTable(kind.rawValue) ?? lines.lineOfKey(kind.rawValue, inTable: nil),
+                   .wrongType(found: value.type.description, expected: "an array of tables ([[\(kind.rawValue)]])"))
+            return []
+        }
+        let known = ConfigurationKey.names(of: kind)
+        var sections: [Section] = []
+        for (index, element) in array.enumerated() {
+            let name = "\(kind.rawValue)[\(index + 1)]"
+            guard let table = element.table else {
+                report(name, line: nil, .wrongType(found: element.type.description, expected: "a table ([[\(kind.rawValue)]])"))
+                continue
+            }
+            for key in table.keys.sorted() where !known.contains(key) {
+                report("\(name).\(key)", line: lines.lineOfKey(key, inTable: name),
+                       .unknownKey(suggestion: Self.closest(to: key, in: known), known: known))
+            }
+            sections.append(Section(name: name, table: table, lines: lines))
+        }
+        return sections
+    }
+
+    /// `profile = "NAME"` of a sink or hook: an existing profile, or — omitted — the only one.
+    private mutating func profileReference(_ section: Section, profiles: [Configuration.Profile]) -> String? {
+        let names = profiles.map(\.name)
+        guard let name = string(section, "profile") else {
+            if section.table["profile"] != nil { return nil }
+            if names.count == 1 { return names[0] }
+            if !names.isEmpty {
+                report(section.qualified("profile"), line: nil,
+                       .missing("profile, one of \(names.joined(separator: ", ")): there are several"))
+            }
+            return nil
+        }
+        guard names.isEmpty || names.contains(name) else {
+            invalid(section, "profile", found: "\"\(name)\"", expected: "one of the profiles: \(names.joined(separator: ", "))")
+            return nil
+        }
+        return name
+    }
+
+    private mutating func buildSink(_ section: Section, profiles: [Configuration.Profile]) -> Configuration.Sink? {
+        let profile = profileReference(section, profiles: profiles)
+        let path = string(section, "path")
+        if path == nil && section.table["path"] == nil {
+            report(section.qualified("path"), line: nil, .missing("path, the file to write the token to"))
+        }
+        if let path, !path.hasPrefix("/") || path.hasSuffix("/") {
+            invalid(section, "path", found: "\"\(path)\"", expected: "an absolute path to a file")
+        }
+        var format = Configuration.Sink.Format.raw
+        if let text = string(section, "format") {
+            if let known = Configuration.Sink.Format(rawValue: text) {
+                format = known
+            } else {
+                invalid(section, "format", found: "\"\(text)\"", expected: "one of \(Configuration.Sink.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        let mode = mode(section, "mode") ?? Configuration.Sink.defaultMode
+        let group = group(section, "group")
+        let persistent = bool(section, "allow_persistent_storage") ?? false
+        guard let profile, let path, path.hasPrefix("/"), !path.hasSuffix("/") else { return nil }
+        return .init(profile: profile, path: path, format: format, mode: mode, group: group, allowPersistentStorage: persistent)
+    }
+
+    private mutating func buildHook(_ section: Section, profiles: [Configuration.Profile]) -> Configuration.Hook? {
+        let profile = profileReference(section, profiles: profiles)
+        var command: [String]?
+        if let value = section.table["command"] {
+            if let array = value.array, !array.isEmpty, array.allSatisfy({ $0.string != nil }) {
+                command = array.compactMap(\.string)
+                if let program = command?.first, !program.hasPrefix("/") {
+                    invalid(section, "command", found: "\"\(program)\"", expected: "an absolute path to the program first (there is no shell and no PATH search)")
+                    command = nil
+                }
+            } else {
+                wrongType(section, "command", value, expected: "a non-empty array of strings such as [\"/usr/local/bin/reload-app\", \"--graceful\"]")
+            }
+        } else {
+            report(section.qualified("command"), line: nil, .missing("command, the program and its arguments"))
+        }
+        var timeout = Configuration.Hook.defaultTimeout
+        if let value = duration(section, "timeout") {
+            if value > .zero { timeout = value } else {
+                invalid(section, "timeout", found: "\"\(DurationSyntax.format(value))\"", expected: "a duration greater than zero")
+            }
+        }
+        var input = Configuration.Hook.Input.none
+        if let text = string(section, "stdin") {
+            if let known = Configuration.Hook.Input(rawValue: text) {
+                input = known
+            } else {
+                invalid(section, "stdin", found: "\"\(text)\"", expected: "\"none\" or \"token\"")
+            }
+        }
+        guard let profile, let command else { return nil }
+        return .init(profile: profile, command: command, timeout: timeout, stdin: input)
     }
 
     /// `[profiles.NAME.endpoint]`, `.credentials`, `.renewal`, `.access`: a profile's `[renewal]`
@@ -256,15 +364,7 @@ public struct ConfigurationParser {
                 socket.path = path
             }
         }
-        if let value = table.table["mode"] {
-            if let text = value.string, (3...4).contains(text.count), let mode = UInt32(text, radix: 8), mode <= 0o777 {
-                socket.mode = mode
-            } else if value.type == .string {
-                invalid(table, "mode", found: "\"\(value.string ?? "")\"", expected: "an octal permission string such as \"0660\"")
-            } else {
-                wrongType(table, "mode", value, expected: "an octal permission string such as \"0660\"")
-            }
-        }
+        if let mode = mode(table, "mode") { socket.mode = mode }
         if let value = table.table["max_connections"] {
             if let count = value.int, (1...100_000).contains(count) {
                 socket.maximumConnections = count
@@ -295,15 +395,7 @@ public struct ConfigurationParser {
                 invalid(table, "idle_timeout", found: "\"\(DurationSyntax.format(timeout))\"", expected: "a duration greater than zero")
             }
         }
-        if let value = table.table["group"] {
-            if let name = value.string, !name.isEmpty {
-                socket.group = name
-            } else if let id = value.int, id >= 0, id < Int(UInt32.max) {
-                socket.group = String(id)
-            } else {
-                wrongType(table, "group", value, expected: "a group name or numeric id")
-            }
-        }
+        if let group = group(table, "group") { socket.group = group }
         return socket
     }
 
@@ -482,6 +574,37 @@ public struct ConfigurationParser {
         return Section(name: name, table: table, lines: lines)
     }
 
+    /// An octal permission string such as `"0660"`.
+    private mutating func mode(_ section: Section, _ key: String) -> UInt32? {
+        guard let value = section.table[key] else { return nil }
+        if let text = value.string, (3...4).contains(text.count), let mode = UInt32(text, radix: 8), mode <= 0o777 {
+            return mode
+        } else if value.type == .string {
+            invalid(section, key, found: "\"\(value.string ?? "")\"", expected: "an octal permission string such as \"0660\"")
+        } else {
+            wrongType(section, key, value, expected: "an octal permission string such as \"0660\"")
+        }
+        return nil
+    }
+
+    /// A group name, or a numeric id (as its decimal text).
+    private mutating func group(_ section: Section, _ key: String) -> String? {
+        guard let value = section.table[key] else { return nil }
+        if let name = value.string, !name.isEmpty { return name }
+        if let id = value.int, id >= 0, id < Int(UInt32.max) { return String(id) }
+        wrongType(section, key, value, expected: "a group name or numeric id")
+        return nil
+    }
+
+    private mutating func bool(_ section: Section, _ key: String) -> Bool? {
+        guard let value = section.table[key] else { return nil }
+        guard let bool = value.bool else {
+            wrongType(section, key, value, expected: "true or false")
+            return nil
+        }
+        return bool
+    }
+
     private mutating func string(_ section: Section, _ key: String) -> String? {
         guard let value = section.table[key] else { return nil }
         guard let string = value.string else {
@@ -590,8 +713,17 @@ struct LineLocator: Sendable {
 
     func lineOfKey(_ key: String, inTable table: String?) -> Int? {
         var current: String?
+        var arrayCounts: [String: Int] = [:]
         for (index, line) in lines.enumerated() {
             let trimmed = line.trimmingCharacters()
+            if trimmed.hasPrefix("[[") {
+                // `[[sink]]`: the n-th element is the table `sink[n]`.
+                let inner = trimmed.dropFirst(2)
+                let name = String(inner[..<(inner.firstIndex(of: "]") ?? inner.endIndex)]).trimmingCharacters()
+                arrayCounts[name, default: 0] += 1
+                current = "\(name)[\(arrayCounts[name]!)]"
+                continue
+            }
             if trimmed.hasPrefix("[") {
                 let end = trimmed.firstIndex(of: "]") ?? trimmed.endIndex
                 current = String(trimmed[trimmed.index(after: trimmed.startIndex)..<end]).trimmingCharacters()

@@ -8,17 +8,22 @@ public final class PresentedToken: Sendable {
     public let raw: [UInt8]
     /// `{"access_token":"…","token_type":"Bearer","expires_in":`
     public let jsonHead: [UInt8]
-    /// `,"expires_at":"…","scope":"…"}` and a newline.
+    /// `,"expires_at":"…","scope":"…","fingerprint":"…"}` and a newline.
     public let jsonTail: [UInt8]
+    /// The first 8 hex digits of the token's SHA-256: how consumers tell tokens apart without
+    /// comparing (or logging) them, and what `?after=` long-polls against.
     public let fingerprint: String
+    /// `expires_at`, for the sinks' `env` format.
+    public let expiresAtEpochSeconds: Int64
 
     public init(token: IssuedToken, expiresAtEpochSeconds: Int64) {
         raw = Array(token.accessToken.utf8)
         jsonHead = Array(
             "{\"access_token\":\(JSONText.string(token.accessToken)),\"token_type\":\"Bearer\",\"expires_in\":".utf8)
         jsonTail = Array(
-            ",\"expires_at\":\(JSONText.string(RFC3339.format(epochSeconds: expiresAtEpochSeconds))),\"scope\":\(JSONText.string(token.scope))}\n".utf8)
+            ",\"expires_at\":\(JSONText.string(RFC3339.format(epochSeconds: expiresAtEpochSeconds))),\"scope\":\(JSONText.string(token.scope)),\"fingerprint\":\(JSONText.string(token.fingerprint))}\n".utf8)
         fingerprint = token.fingerprint
+        self.expiresAtEpochSeconds = expiresAtEpochSeconds
     }
 
     /// The whole JSON document, for callers off the hot path.

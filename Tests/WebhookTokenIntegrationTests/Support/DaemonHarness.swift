@@ -138,6 +138,23 @@ final class DaemonHarness: @unchecked Sendable {
         try Shell.run(Binaries.client, ["--socket", socketPath] + arguments, environment: environment)
     }
 
+    /// Runs the client binary as another user (`setpriv`), with only the groups given.
+    func client(asUser user: String, group: String? = nil, groups: [String] = [], _ arguments: [String] = []) throws -> Shell.Result {
+        let primary = group ?? (user == "nobody" ? "nogroup" : user)
+        let supplementary = groups.isEmpty ? "--clear-groups" : "--groups=\(groups.joined(separator: ","))"
+        return try Shell.run(
+            "/usr/bin/setpriv",
+            ["--reuid=\(user)", "--regid=\(primary)", supplementary, Binaries.client, "--socket", socketPath] + arguments)
+    }
+
+    /// Waits until the only open connection is the one asking (the start-up probes have closed).
+    func waitForIdleConnections() async throws {
+        try await eventually("the start-up connections to close") {
+            let metrics = try socketRequest(self.socketPath, "GET", "/metrics").body
+            return MetricsEndpointTests.value(metrics, "webhook_tokend_open_connections") == 1
+        }
+    }
+
     /// Asserts that neither the secret nor any issued token reached the daemon's output.
     func leakedSecrets() -> [String] {
         let text = log()
