@@ -32,6 +32,11 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.head = head
             body = nil
             bodyTooLarge = false
+            // curl and others wait for this (a second, by default) before sending a body.
+            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                let interim = HTTPResponseHead(version: head.version, status: .continue)
+                context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+            }
         case .body(var chunk):
             guard !bodyTooLarge else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > setup.proxy.maximumRequestBody {
