@@ -94,6 +94,8 @@ public final class WebhooksAPIStandIn: Sendable {
                 return .answer(
                     status: 201, headers: json,
                     body: #"{"id":"\#(id)","received":\#(echoed.isEmpty ? "null" : echoed)}"#)
+            case ("POST", "uploads"):
+                return .answer(status: 201, headers: json, body: #"{"bytes":\#(body.count)}"#)
             case ("GET", "large"):
                 // `?bytes=N`: a body of N bytes, sent in chunks as the reader takes them.
                 let size = target.split(separator: "bytes=").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0

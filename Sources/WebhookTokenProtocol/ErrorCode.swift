@@ -28,8 +28,6 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case pathNotAllowed = "path_not_allowed"
     /// An absolute-form or authority-form request target: the proxy goes to its upstream only (400).
     case targetNotAllowed = "target_not_allowed"
-    /// A request body over the proxy's `max_request_body` (413).
-    case requestBodyTooLarge = "request_body_too_large"
     /// The upstream could not be reached: refused, reset, TLS or name resolution (502).
     case upstreamUnreachable = "upstream_unreachable"
     /// The upstream did not answer within the proxy's `timeout` (504).

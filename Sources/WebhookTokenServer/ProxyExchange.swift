@@ -17,8 +17,21 @@ import WebhookTokenProtocol
 struct ProxyExchange: Sendable {
     struct Request: Sendable {
         let head: HTTPRequestHead
-        let body: ByteBuffer?
+        let body: Body
         let peerUID: UInt32?
+    }
+
+    /// A request's body: kept whole (at most `max_request_body`; it can be replayed), or passed
+    /// upstream as it arrives (it cannot).
+    enum Body: Sendable {
+        case none
+        case kept(ByteBuffer)
+        case streamed(ProxyUpload, length: Int?)
+
+        var isStreamed: Bool {
+            if case .streamed = self { return true }
+            return false
+        }
     }
 
     let setup: ProxySocketServer.Setup
@@ -107,7 +120,7 @@ struct ProxyExchange: Sendable {
         upstreamWait += waited
         var held: [ByteBuffer] = []
         var iterator = response.body.makeAsyncIterator()
-        if response.status == .unauthorized || response.status == .forbidden {
+        if response.status == .unauthorized || response.status == .forbidden, !request.body.isStreamed {
             // Hold the rejection back while deciding: if no fresh token comes, it is the answer.
             var size = 0
             var complete = false
@@ -178,7 +191,12 @@ struct ProxyExchange: Sendable {
             outgoing.headers.add(name: name, value: value)
         }
         outgoing.headers.add(name: "Authorization", value: "Bearer " + String(decoding: token.raw, as: UTF8.self))
-        if let body = request.body { outgoing.body = .bytes(body) }
+        switch request.body {
+        case .none: break
+        case .kept(let body): outgoing.body = .bytes(body)
+        case .streamed(let upload, let length):
+            outgoing.body = .stream(upload, length: length.map { .known(Int64($0)) } ?? .unknown)
+        }
         let sent = ContinuousClock.now
         let deadline = NIODeadline.now() + TokenSocketServer.Limits.timeAmount(setup.proxy.timeout)
         do {

@@ -17,7 +17,10 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let peer: PeerCredentials?
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
-    private var bodyTooLarge = false
+    /// Why the current request is refused, decided at its head and answered at its end.
+    private var refusal: ProxyError?
+    /// The body of a request larger than `max_request_body`, going upstream as it arrives.
+    private var upload: ProxyUpload?
     /// The exchange under way, cancelled if the consumer goes away.
     private var exchange: Task<Void, Never>?
 
@@ -31,66 +34,81 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             self.head = head
             body = nil
-            bodyTooLarge = false
+            upload = nil
+            refusal = check(head)
             // curl and others wait for this (a second, by default) before sending a body.
-            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            if refusal == nil,
+                head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+            {
                 let interim = HTTPResponseHead(version: head.version, status: .continue)
                 context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
             }
         case .body(var chunk):
-            guard !bodyTooLarge else { return }
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > setup.proxy.maximumRequestBody {
-                bodyTooLarge = true
-                body = nil
-            } else if body == nil {
-                body = chunk
-            } else {
-                body!.writeBuffer(&chunk)
+            guard let head, refusal == nil else { return }
+            if let upload { return upload.append(chunk) }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes <= setup.proxy.maximumRequestBody {
+                if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+                return
             }
+            // Too large to keep for a replay: it goes upstream as it arrives.
+            let upload = ProxyUpload(channel: context.channel)
+            if let body { upload.append(body) }
+            upload.append(chunk)
+            body = nil
+            self.upload = upload
+            let length = head.headers.first(name: "Content-Length").flatMap(Int.init)
+            start(head, body: .streamed(upload, length: length), context: context)
         case .end:
+            if let upload {
+                upload.finish()
+                self.upload = nil
+                head = nil
+                return
+            }
             guard let head else { return }
             self.head = nil
-            handle(head, context: context)
+            if let refusal {
+                setup.observer.proxyFailed(profile: setup.profile, code: refusal.code)
+                ProxyExchange.log(setup: setup, peer: peer, head: head, status: refusal.status.code, started: .now)
+                return ProxyResponseWriter(context: context, request: head).writeError(
+                    status: refusal.status, code: refusal.code, detail: refusal.detail, extraHeaders: [],
+                    close: refusal.code == .peerNotAllowed)
+            }
+            start(head, body: body.map { .kept($0) } ?? .none, context: context)
+            body = nil
         }
     }
 
-    private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let writer = ProxyResponseWriter(context: context, request: head)
-        let fail = { (status: HTTPResponseStatus, code: ErrorCode, detail: String, close: Bool) in
-            self.setup.observer.proxyFailed(profile: self.setup.profile, code: code)
-            ProxyExchange.log(setup: self.setup, peer: self.peer, head: head, status: status.code, started: .now)
-            writer.writeError(status: status, code: code, detail: detail, extraHeaders: [], close: close)
-        }
+    /// Why `head` may not go upstream, if it may not.
+    private func check(_ head: HTTPRequestHead) -> ProxyError? {
         guard setup.access.permits(peer, profile: setup.profile) else {
             setup.deniedPeers.record(peer: peer, logger: setup.logger)
-            return fail(.forbidden, .peerNotAllowed, AccessRefusal.detail(peer: peer), true)
+            return ProxyError(status: .forbidden, code: .peerNotAllowed, detail: AccessRefusal.detail(peer: peer))
         }
         guard head.method != .CONNECT else {
-            return fail(
-                .methodNotAllowed, .methodNotAllowed,
-                "CONNECT is not supported: this proxy calls \(setup.proxy.upstreamOrigin) only", false)
+            return ProxyError(
+                status: .methodNotAllowed, code: .methodNotAllowed,
+                detail: "CONNECT is not supported: this proxy calls \(setup.proxy.upstreamOrigin) only")
         }
         guard head.uri.hasPrefix("/") else {
-            return fail(
-                .badRequest, .targetNotAllowed,
-                "send origin-form requests (GET /path HTTP/1.1): this proxy calls \(setup.proxy.upstreamOrigin) only",
-                false)
+            return ProxyError(
+                status: .badRequest, code: .targetNotAllowed,
+                detail: "send origin-form requests (GET /path HTTP/1.1): this proxy calls "
+                    + "\(setup.proxy.upstreamOrigin) only")
         }
         let path = head.uri.prefix { $0 != "?" }
         guard setup.proxy.allows(path: path) else {
-            return fail(
-                .forbidden, .pathNotAllowed,
-                "\(path) is outside the allowed path prefixes: \(setup.proxy.allowedPathPrefixes.joined(separator: ", "))",
-                false)
+            return ProxyError(
+                status: .forbidden, code: .pathNotAllowed,
+                detail: "\(path) is outside the allowed path prefixes: "
+                    + setup.proxy.allowedPathPrefixes.joined(separator: ", "))
         }
-        guard !bodyTooLarge else {
-            return fail(
-                .payloadTooLarge, .requestBodyTooLarge,
-                "the request body exceeds max_request_body (\(ByteSizeSyntax.format(setup.proxy.maximumRequestBody)))",
-                true)
-        }
+        return nil
+    }
+
+    private func start(_ head: HTTPRequestHead, body: ProxyExchange.Body, context: ChannelHandlerContext) {
+        let writer = ProxyResponseWriter(context: context, request: head, streamedBody: body.isStreamed)
         let request = ProxyExchange.Request(head: head, body: body, peerUID: peer?.uid)
-        body = nil
         let (setup, peer) = (self.setup, self.peer)
         exchange = Task {
             await ProxyExchange(setup: setup, peer: peer, writer: writer).run(request)
@@ -107,6 +125,8 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        upload?.finish(failed: true)
+        upload = nil
         exchange?.cancel()
         exchange = nil
         context.fireChannelInactive()
@@ -127,10 +147,12 @@ struct ProxyResponseWriter: Sendable {
     let version: HTTPVersion
     let isHead: Bool
 
-    init(context: ChannelHandlerContext, request: HTTPRequestHead) {
+    /// - Parameter streamedBody: the request's body is still arriving, perhaps: the connection is
+    ///   closed after the answer, as it cannot be told where the next request starts.
+    init(context: ChannelHandlerContext, request: HTTPRequestHead, streamedBody: Bool = false) {
         self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
         self.eventLoop = context.eventLoop
-        keepAlive = request.isKeepAlive
+        keepAlive = request.isKeepAlive && !streamedBody
         version = request.version
         isHead = request.method == .HEAD
     }

@@ -133,6 +133,32 @@ struct ProxyTests {
         #expect(try await harness.stop() == 0)
     }
 
+    @Test func aBodyOverMaxRequestBodyStreamsUpstreamAndIsNotReplayed() async throws {
+        let harness = try await Self.launch(proxyLines: #"max_request_body = "64KiB""#)
+        defer { Task { await harness.cleanup() } }
+        let uploads = "/test-customer/webhooks/uploads"
+        func post(_ size: Int) throws -> SocketConnection.Response {
+            let connection = try SocketConnection(path: harness.proxyPath)
+            try connection.send("POST \(uploads) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(size)\r\n\r\n")
+            try connection.send(String(repeating: "b", count: size))
+            return try connection.readResponse()
+        }
+        let large = try post(2 * 1024 * 1024)
+        #expect(large.status == 201, "\(large.body)")
+        #expect(large.body == #"{"bytes":2097152}"#)
+        #expect(large.header("Connection") == "close", "the connection is not reused after a streamed body")
+
+        let first = try #require(harness.emulator.issuedTokens.last?.token)
+        try await Task.sleep(for: .milliseconds(1100))
+        harness.emulator.webhooksAPI.endEarly(token: first)
+        let tokenRequests = harness.emulator.requestCount
+        #expect(try post(200 * 1024).status == 403, "a body that was not kept cannot be replayed")
+        #expect(harness.emulator.webhooksAPI.received.count == 2)
+        #expect(harness.emulator.requestCount == tokenRequests)
+        #expect(try post(1024).status == 201, "a small one is replayed with a fresh token")
+        #expect(try await harness.stop() == 0)
+    }
+
     @Test func aLargeResponseStreamsThroughWithBoundedMemory() async throws {
         let harness = try await Self.launch()
         defer { Task { await harness.cleanup() } }

@@ -10,8 +10,8 @@ extension Configuration {
         public var upstream: TokenURL
         /// Paths outside these prefixes are refused (`path_not_allowed`); empty: every path.
         public var allowedPathPrefixes: [String]
-        /// The largest request body accepted; it is kept, so that the request can be replayed with
-        /// a fresh token after a 401/403.
+        /// The largest request body kept, so that the request can be replayed with a fresh token
+        /// after a 401/403; a larger one goes upstream as it arrives, and is not replayed.
         public var maximumRequestBody: Int
         /// One upstream exchange, connect to last byte.
         public var timeout: Duration

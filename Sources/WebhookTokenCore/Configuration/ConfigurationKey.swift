@@ -229,7 +229,8 @@ extension ConfigurationKey {
         .init(
             table: .proxy, name: "max_request_body",
             defaultValue: quoted(ByteSizeSyntax.format(Configuration.Proxy.defaultMaximumRequestBody)),
-            summary: "The largest request body accepted (413 above); it is kept to replay the request after a 401/403.",
+            summary: "The largest request body kept, to replay the request after a 401/403; a larger one goes "
+                + "upstream as it arrives and is not replayed.",
             render: { $0.profile.proxy.map { quoted(ByteSizeSyntax.format($0.maximumRequestBody)) } }),
         .init(
             table: .proxy, name: "timeout", defaultValue: duration(Configuration.Proxy.defaultTimeout),
