@@ -100,6 +100,10 @@ let package = Package(
             dependencies: [
                 "WebhookTokenCore",
                 "WebhookTokenProtocol",
+                // The authenticating proxy's upstream client, with the token client's error classes.
+                "WebhookTokenEndpoint",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

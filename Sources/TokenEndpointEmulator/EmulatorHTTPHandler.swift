@@ -10,6 +10,7 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
     private let emulator: TokenEndpointEmulator
     private var head: HTTPRequestHead?
     private var body = ""
+    private var rawBody: [UInt8] = []
 
     init(emulator: TokenEndpointEmulator) {
         self.emulator = emulator
@@ -20,11 +21,20 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
         case .head(let head):
             self.head = head
             body = ""
-        case .body(var buffer):
-            body += buffer.readString(length: buffer.readableBytes) ?? ""
+            rawBody = []
+        case .body(let buffer):
+            rawBody += buffer.readableBytesView
         case .end:
             guard let head else { return }
             self.head = nil
+            if WebhooksAPIStandIn.handles(path: head.uri.prefix { $0 != "?" }) {
+                let decision = emulator.webhooksAPI.decide(
+                    method: head.method.rawValue, target: head.uri, headers: head.headers.map { ($0.name, $0.value) },
+                    body: rawBody, issued: emulator.issuedTokens)
+                if case .hang = decision { return }  // not a token request: not counted as one in flight
+                return act(decision, context: context, head: head)
+            }
+            body = String(decoding: rawBody, as: UTF8.self)
             emulator.requestStarted()
             let decision = emulator.decide(
                 method: head.method.rawValue, authorization: head.headers.first(name: "Authorization"),
@@ -61,10 +71,28 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
                 let (handler, context) = loopBound.value
                 handler.act(.answer(status: status, headers: headers, body: body), context: context, head: head)
             }
+        case .stream(let status, let bytes):
+            writeHead(context: context, status: status, headers: [.init("Content-Type", "application/octet-stream")], contentLength: bytes)
+            stream(remaining: bytes, context: context)
         case .drip(let body, let interval):
             writeHead(context: context, status: 200, headers: [], contentLength: body.utf8.count)
             context.flush()
             drip(Array(body.utf8)[...], interval: interval, context: context)
+        }
+    }
+
+    /// Writes the next 64 KiB once the previous ones have gone out, so the peer's pace sets ours.
+    private func stream(remaining: Int, context: ChannelHandlerContext) {
+        guard remaining > 0 else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
+        let size = min(remaining, 64 * 1024)
+        let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk)))).whenSuccess {
+            let (handler, context) = loopBound.value
+            handler.stream(remaining: remaining - size, context: context)
         }
     }
 

@@ -89,6 +89,8 @@ public final class TokenEndpointEmulator: Sendable {
     }
 
     let state: Mutex<State>
+    /// The webhooks API beside the token endpoint, on paths with a `webhooks` segment.
+    public let webhooksAPI = WebhooksAPIStandIn()
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     /// Open connections, closed on `shutdown()` so that "endpoint down" means down, also for a
     /// client holding a kept-alive connection.
@@ -182,6 +184,8 @@ public final class TokenEndpointEmulator: Sendable {
         case resetMidResponse(body: String)
         case drip(body: String, interval: Duration)
         case delayed(status: Int, headers: [Header], body: String, delay: Duration)
+        /// A body of this many bytes, written chunk by chunk as the peer reads.
+        case stream(status: Int, bytes: Int)
     }
 
     func decide(method: String, authorization: String?, contentType: String?, body: String) -> Decision {

@@ -111,25 +111,42 @@ public enum Daemon {
             maximumConnectionsPerUser: configuration.socket.maximumConnectionsPerUser,
             headerTimeout: configuration.socket.headerTimeout, idleTimeout: configuration.socket.idleTimeout)
         let listener: TokenSocketServer.Listener
+        let passed: [CInt]
         do {
-            if let fd = try SocketActivation.listeningSocket() {
+            passed = try SocketActivation.listeningSockets()
+            // One passed socket is the token socket; with more ([proxy] sockets), the one bound to its path.
+            let fd = passed.count == 1 ? passed.first : SocketActivation.descriptor(boundTo: configuration.socket.path, among: passed)
+            if let fd {
                 logger.info("Using the socket passed by systemd", metadata: ["fd": "\(fd)"])
                 listener = .descriptor(fd)
-            } else {
+            } else if passed.isEmpty {
                 listener = .path(configuration.socket.path, mode: configuration.socket.mode, groupID: names.socketGroupID)
+            } else {
+                throw SocketActivation.Problem.tooManyDescriptors(passed.count)
             }
         } catch {
             logger.critical("Failed to adopt the socket passed by systemd: \(error)")
             return DaemonExitCode.failure
         }
         let server: TokenSocketServer
+        let connections = ConnectionCounter()
+        let socketAPI = SocketAPI(profiles: profiles, metrics: metrics, connections: connections)
         do {
-            let connections = ConnectionCounter()
             server = try await TokenSocketServer.start(
-                listener: listener, serving: SocketAPI(profiles: profiles, metrics: metrics, connections: connections),
+                listener: listener, serving: socketAPI,
                 limits: limits, access: accessRules, connections: connections, observer: metrics, logger: logger)
         } catch {
             logger.critical("Failed to listen on \(configuration.socket.path): \(error)")
+            return DaemonExitCode.failure
+        }
+        let proxies: [ProxySocketServer]
+        do {
+            proxies = try await ProxyStartup.start(
+                configuration, passed: passed, groupID: names.socketGroupID, serving: socketAPI, limits: limits,
+                access: accessRules, connections: connections, metrics: metrics, logger: logger)
+        } catch {
+            logger.critical("Failed to listen: \(error)")
+            await server.shutdown()
             return DaemonExitCode.failure
         }
         if case .path(let path, _, _) = listener {
@@ -146,7 +163,10 @@ public enum Daemon {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
                   failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "socket-server")
-        ]
+        ] + proxies.map {
+            .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "proxy")
+        }
         if !options.developmentMode {
             services.append(.init(
                 service: ReloadService(signals: hangups, configurationPath: options.configurationPath,

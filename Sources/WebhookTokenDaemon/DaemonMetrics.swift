@@ -24,12 +24,16 @@ import WebhookTokenServer
 /// | `webhook_tokend_open_connections` | gauge | |
 /// | `webhook_tokend_denied_peers_total` | counter | |
 /// | `webhook_tokend_hook_runs_total` | counter | `profile`, `result` (success, failure, signalled, timeout, not_started) |
+/// | `webhook_tokend_proxy_requests_total` | counter | `profile`, `status` (the upstream's) |
+/// | `webhook_tokend_proxy_replays_total` | counter | `profile` |
+/// | `webhook_tokend_proxy_errors_total` | counter | `profile`, `code` |
+/// | `webhook_tokend_proxy_added_seconds` | histogram | `profile` |
 ///
 /// Request counters for the usual (endpoint, status) pairs are made up front, so that counting a
 /// request on the hot path is an array index and an atomic add.
 final class DaemonMetrics: ServerObserver {
     private let registry = PrometheusCollectorRegistry()
-    private let factory: PrometheusMetricsFactory
+    let factory: PrometheusMetricsFactory
     private static let commonStatuses = [200, 400, 403, 404, 405, 408, 413, 431, 503]
     private let requestCounters: [[Int: Counter]]
     private let otherRequestCounters = Mutex<[String: Counter]>([:])

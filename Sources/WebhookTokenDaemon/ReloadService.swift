@@ -112,6 +112,8 @@ struct ReloadService: Service {
         var needRestart: [String] = []
         if old.socket != new.socket || names.socketGroupID != running.1.socketGroupID { needRestart.append("[socket]") }
         if old.logging != new.logging { needRestart.append("[logging]") }
+        let proxies = { (configuration: Configuration) in configuration.profiles.map { [$0.name: $0.proxy] } }
+        if proxies(old) != proxies(new) { needRestart.append("[proxy]") }
         guard needRestart.isEmpty else {
             let outcome = "reloaded; \(needRestart.joined(separator: " and ")) changes take effect at the next restart"
             logger.warning("Configuration reloaded, but some changes need a restart", metadata: ["pending": "\(needRestart)"])

@@ -152,7 +152,7 @@ public final class TokenEndpointClient: TokenFetching {
 
     /// Maps transport errors to failure classes. All are transient: the network and the endpoint's
     /// TLS set-up heal without a configuration change (a TLS error is reported with its cause).
-    static func classify(_ error: any Error) -> FetchFailure {
+    public static func classify(_ error: any Error) -> FetchFailure {
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout, .readTimeout, .writeTimeout, .deadlineExceeded:

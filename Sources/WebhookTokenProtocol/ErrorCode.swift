@@ -21,6 +21,17 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case requestHeadTooLarge = "request_head_too_large"
     case requestTimeout = "request_timeout"
     case badRequest = "bad_request"
+
+    // The authenticating proxy's own answers, so that a consumer can tell them from the API's.
+
+    /// A path outside the proxy's `allowed_path_prefixes` (403).
+    case pathNotAllowed = "path_not_allowed"
+    /// An absolute-form or authority-form request target: the proxy goes to its upstream only (400).
+    case targetNotAllowed = "target_not_allowed"
+    /// The upstream could not be reached: refused, reset, TLS or name resolution (502).
+    case upstreamUnreachable = "upstream_unreachable"
+    /// The upstream did not answer within the proxy's `timeout` (504).
+    case upstreamTimeout = "upstream_timeout"
 }
 
 /// Response headers of the socket API beyond HTTP's own.

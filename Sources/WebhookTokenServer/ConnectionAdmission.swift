@@ -11,6 +11,9 @@ import WebhookTokenProtocol
 struct ConnectionAdmission: Sendable {
     let limits: TokenSocketServer.Limits
     let access: SharedAccessRules
+    /// The profile whose `[access]` rule alone decides (a proxy socket); `nil`: any profile's (the
+    /// token socket).
+    var profile: String? = nil
     let deniedPeers: DeniedPeerLog
     let connections: ConnectionCounter
     let observer: any ServerObserver
@@ -39,7 +42,7 @@ struct ConnectionAdmission: Sendable {
 
     /// The answer for a connection that is not to be served, or `nil` to serve it.
     private func rejection(peer: PeerCredentials?, total: Int, user: Int) -> ByteBuffer? {
-        if !access.admits(peer) {
+        if !(profile.map { access.permits(peer, profile: $0) } ?? access.admits(peer)) {
             deniedPeers.record(peer: peer, logger: logger)
             observer.peerDenied()
             observer.requestCompleted(route: .other, status: 403, duration: nil)

@@ -99,6 +99,13 @@ public final class TokenSocketServer: Service {
             }
             .childChannelOption(.maxMessagesPerRead, value: 16)
 
+        let (channel, socketFile) = try await bind(listener, bootstrap: bootstrap)
+        return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
+    }
+
+    /// Binds a new socket file (with its lock, mode and group) or adopts a passed descriptor: the
+    /// same for the token socket and the proxy sockets.
+    static func bind(_ listener: Listener, bootstrap: ServerBootstrap) async throws -> (any Channel, SocketFile?) {
         switch listener {
         case .path(let path, let mode, let groupID):
             try SocketFile.prepareDirectory(path: path)
@@ -122,10 +129,9 @@ public final class TokenSocketServer: Service {
                 lock.release()
                 throw error
             }
-            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
+            return (channel, socketFile)
         case .descriptor(let fd):
-            let channel = try await bootstrap.withBoundSocket(fd).get()
-            return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: nil, serving: serving, logger: logger)
+            return (try await bootstrap.withBoundSocket(fd).get(), nil)
         }
     }
 

@@ -83,7 +83,7 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
         #expect(problems(minimal + """
             [metrics]
             port = 9100
-            """) == ["\(configFile):7: metrics: unknown key; expected one of [access], [credentials], [endpoint], [hook], [logging], [profiles], [renewal], [sink], [socket]"])
+            """) == ["\(configFile):7: metrics: unknown key; expected one of [access], [credentials], [endpoint], [hook], [logging], [profiles], [proxy], [renewal], [sink], [socket]"])
     }
 
     @Test func valueOfTheWrongTypeNamesWhatWasFoundAndExpected() {

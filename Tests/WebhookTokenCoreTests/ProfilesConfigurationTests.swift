@@ -209,6 +209,8 @@ private let twoProfiles = """
             [socket]
             group = "g"
             max_connections_per_user = 9
+            [proxy]
+            socket = "/run/webhook-tokend/api.sock"
             [[sink]]
             path = "/run/webhook-tokend/sinks/t"
             group = "g"
@@ -250,5 +252,88 @@ extension String {
         var copy = self
         copy.replaceSubrange(index, with: replacement)
         return copy
+    }
+}
+
+/// `[proxy]` and `[profiles.NAME.proxy]`: the authenticating proxy's table.
+@Suite struct ProxyConfigurationTests {
+    static let base = """
+        [endpoint]
+        base_url = "https://v1.api.us.janrain.com"
+        customer_id = "c1"
+        [credentials]
+        client_id = "c"
+
+        """
+
+    static func messages(_ text: String) -> [String] {
+        do {
+            _ = try ConfigurationParser.parse(text, file: "config.toml")
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func theUpstreamDefaultsToTheOriginOfTheEndpointAndTheRestToTheDocumentedDefaults() throws {
+        let configuration = try ConfigurationParser.parse(
+            Self.base + "[proxy]\nsocket = \"/run/webhook-tokend/api.sock\"\n", file: "config.toml")
+        let proxy = try #require(configuration.profiles[0].proxy)
+        #expect(proxy.upstreamOrigin == "https://v1.api.us.janrain.com")
+        #expect(proxy.allowedPathPrefixes.isEmpty && proxy.allows(path: "/anything"))
+        #expect(proxy.maximumRequestBody == 1 << 20)
+        #expect(proxy.timeout == .seconds(30))
+        #expect(try ConfigurationParser.parse(configuration.renderedTOML(), file: "x") == configuration)
+    }
+
+    @Test func everySettingIsReadAndRendered() throws {
+        let configuration = try ConfigurationParser.parse(Self.base + """
+            [profiles.api.endpoint]
+            token_url = "http://127.0.0.1:8080/oauth/token"
+            [profiles.api.credentials]
+            client_id = "d"
+            [profiles.api.proxy]
+            socket = "/run/api.sock"
+            upstream = "http://127.0.0.1:9090"
+            allowed_path_prefixes = ["/c1/webhooks/", "/c1/config/"]
+            max_request_body = "64KiB"
+            timeout = "5s"
+            """, file: "config.toml")
+        #expect(configuration.profiles[0].proxy == nil)
+        let proxy = try #require(configuration.profile(named: "api")?.proxy)
+        #expect(proxy.upstreamOrigin == "http://127.0.0.1:9090")
+        #expect(proxy.allows(path: "/c1/config/x") && !proxy.allows(path: "/c1/login/token"))
+        #expect(proxy.maximumRequestBody == 65536)
+        #expect(proxy.timeout == .seconds(5))
+        let rendered = configuration.renderedTOML()
+        #expect(rendered.contains("[profiles.api.proxy]\nsocket = \"/run/api.sock\"\nupstream = \"http://127.0.0.1:9090\""))
+        #expect(!rendered.contains("\n[proxy]"), "no proxy for the default profile")
+        #expect(try ConfigurationParser.parse(rendered, file: "x") == configuration)
+    }
+
+    @Test func mistakesAreReportedByKey() {
+        #expect(Self.messages(Self.base + "[proxy]\nupstream = \"https://a.example\"\n").contains {
+            $0.contains("proxy.socket") && $0.contains("missing")
+        })
+        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nupstream = \"http://api.example\"\n")
+            .contains { $0.contains("proxy.upstream") && $0.contains("plain http") })
+        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nupstream = \"https://a.example/v1\"\n")
+            .contains { $0.contains("proxy.upstream") && $0.contains("origin") })
+        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nmax_request_body = \"1MB\"\n")
+            .contains { $0.contains("proxy.max_request_body") })
+        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nallowed_path_prefixes = [\"c1/\"]\n")
+            .contains { $0.contains("proxy.allowed_path_prefixes") })
+        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/run/webhook-tokend/token.sock\"\n")
+            .contains { $0.contains("proxy.socket") && $0.contains("a path of its own") })
+        #expect(Self.messages(Self.base + "[proxy]\nsokcet = \"/a.sock\"\n").contains { $0.contains("did you mean \"socket\"") })
+    }
+
+    @Test func sizesAreBinaryAndExact() {
+        #expect(ByteSizeSyntax.parse("1MiB") == 1 << 20)
+        #expect(ByteSizeSyntax.parse("512") == 512)
+        #expect(ByteSizeSyntax.parse("1MB") == nil)
+        #expect(ByteSizeSyntax.parse("99999999999999GiB") == nil)
+        #expect(ByteSizeSyntax.format(1536 * 1024) == "1536KiB")
+        #expect(ByteSizeSyntax.format(100) == "100B")
     }
 }

@@ -19,13 +19,13 @@ extension Configuration {
         let single = profile(named: Profile.defaultName)
         for table in ConfigurationKey.Table.allCases where !table.isArray {
             if table.isPerProfile {
-                if let single { section(table.rawValue, table, single) }
+                if let single, table.isPresent(in: single) { section(table.rawValue, table, single) }
             } else {
                 section(table.rawValue, table, profiles[0])
             }
         }
         for profile in profiles where profile.name != Profile.defaultName {
-            for table in ConfigurationKey.Table.allCases where table.isPerProfile {
+            for table in ConfigurationKey.Table.allCases where table.isPerProfile && table.isPresent(in: profile) {
                 section("profiles.\(profile.name).\(table.rawValue)", table, profile)
             }
         }

@@ -57,16 +57,22 @@ public struct Configuration: Sendable, Equatable {
         public var credentials: Credentials
         public var renewal: RenewalPolicy
         public var access: AccessPolicy
+        /// `[proxy]`: the profile's authenticating proxy socket, if it has one.
+        public var proxy: Proxy?
 
         /// The profile of the single-token form, and the one `/v1/token` serves when there are several.
         public static let defaultName = "default"
 
-        public init(name: String, endpoint: Endpoint, credentials: Credentials, renewal: RenewalPolicy, access: AccessPolicy) {
+        public init(
+            name: String, endpoint: Endpoint, credentials: Credentials, renewal: RenewalPolicy, access: AccessPolicy,
+            proxy: Proxy? = nil
+        ) {
             self.name = name
             self.endpoint = endpoint
             self.credentials = credentials
             self.renewal = renewal
             self.access = access
+            self.proxy = proxy
         }
 
         /// `[a-z0-9][a-z0-9-]{0,62}`: usable in a URL path, a metric label and a credential name.

@@ -6,17 +6,22 @@
 /// and a test sets every key to a wrong value to prove the parser reads it — so a key cannot be
 /// accepted and silently ignored, documented and not parsed, or parsed and not documented.
 public struct ConfigurationKey: Sendable {
-    /// The tables of the file. The first four may also appear per profile, as
+    /// The tables of the file. Those that are ``isPerProfile`` may also appear per profile, as
     /// `[profiles.NAME.endpoint]` and so on.
     public enum Table: String, Sendable, CaseIterable {
-        case endpoint, credentials, socket, renewal, access, logging, sink, hook
+        case endpoint, credentials, socket, renewal, access, proxy, logging, sink, hook
 
         /// Whether a profile can have its own table of this kind.
         public var isPerProfile: Bool {
             switch self {
-            case .endpoint, .credentials, .renewal, .access: return true
+            case .endpoint, .credentials, .renewal, .access, .proxy: return true
             case .socket, .logging, .sink, .hook: return false
             }
+        }
+
+        /// Whether `profile` has this table at all (`[proxy]` is optional; absent, it is not rendered).
+        func isPresent(in profile: Configuration.Profile) -> Bool {
+            self != .proxy || profile.proxy != nil
         }
 
         /// Whether the table is an array of tables (`[[sink]]`), one element per thing.
@@ -32,6 +37,9 @@ public struct ConfigurationKey: Sendable {
             case .socket: return "where and to whom tokens are served"
             case .renewal: return "when tokens are renewed, retried and served; per profile, key by key over the top-level table"
             case .access: return "who may ask, beyond the socket's permissions; a profile's table replaces the top-level one"
+            case .proxy:
+                return "optional: a socket on which API calls are made with the profile's token added by the daemon "
+                    + "(the top-level table is the default profile's)"
             case .logging: return "what the daemon logs"
             case .sink: return "one per file a token is written to, while it is servable (see File sinks)"
             case .hook: return "one per command run after each new token (see Renewal hooks)"
@@ -202,6 +210,32 @@ extension ConfigurationKey {
             table: .access, name: "allowed_groups", defaultValue: "[]",
             summary: "... and members of these groups (primary or supplementary).",
             render: { principals($0.profile.access.allowedGroups) }),
+        // [proxy]
+        .init(
+            table: .proxy, name: "socket", defaultValue: nil,
+            summary: "Where consumers send their API requests (required; at most 107 bytes); created with [socket]'s "
+                + "mode and group, guarded by the profile's [access].",
+            render: { $0.profile.proxy.map { quoted($0.socketPath) } }),
+        .init(
+            table: .proxy, name: "upstream", defaultValue: nil,
+            summary: "The origin requests go to, https://host[:port] (http only to loopback); the origin of the "
+                + "profile's base_url or token_url by default. Never anywhere a consumer names.",
+            render: { $0.profile.proxy.map { quoted($0.upstreamOrigin) } }),
+        .init(
+            table: .proxy, name: "allowed_path_prefixes", defaultValue: "[]",
+            summary: "Only paths starting with one of these go upstream (403 path_not_allowed otherwise); empty: "
+                + "every path.",
+            render: { $0.profile.proxy.map { "[" + $0.allowedPathPrefixes.map(quoted).joined(separator: ", ") + "]" } }),
+        .init(
+            table: .proxy, name: "max_request_body",
+            defaultValue: quoted(ByteSizeSyntax.format(Configuration.Proxy.defaultMaximumRequestBody)),
+            summary: "The largest request body kept, to replay the request after a 401/403; a larger one goes "
+                + "upstream as it arrives and is not replayed.",
+            render: { $0.profile.proxy.map { quoted(ByteSizeSyntax.format($0.maximumRequestBody)) } }),
+        .init(
+            table: .proxy, name: "timeout", defaultValue: duration(Configuration.Proxy.defaultTimeout),
+            summary: "The longest one upstream exchange may take, connect to last byte (504 upstream_timeout).",
+            render: { $0.profile.proxy.map { duration($0.timeout) } }),
         // [logging]
         .init(
             table: .logging, name: "level", defaultValue: quoted(Configuration.Logging().level),

@@ -56,6 +56,7 @@ public struct ConfigurationParser {
         }
         let endpointTable = table(root, .endpoint)
         let credentialsTable = table(root, .credentials)
+        let proxyTable = table(root, .proxy)
         let socket = buildSocket(table(root, .socket))
         let baseRenewal = buildRenewal(table(root, .renewal), base: RenewalPolicy())
         let baseAccess = buildAccess(table(root, .access))
@@ -69,9 +70,11 @@ public struct ConfigurationParser {
             let name = Configuration.Profile.defaultName
             let endpoint = buildEndpoint(endpointTable, tableName: "endpoint")
             let credentials = buildCredentials(credentialsTable, tableName: "credentials", profile: name)
+            let proxy = endpoint.flatMap { buildProxy(proxyTable, endpoint: $0) }
             if let endpoint, let credentials {
                 profiles.append(.init(
-                    name: name, endpoint: endpoint, credentials: credentials, renewal: baseRenewal, access: baseAccess))
+                    name: name, endpoint: endpoint, credentials: credentials, renewal: baseRenewal, access: baseAccess,
+                    proxy: proxy))
             } else {
                 complete = false
             }
@@ -81,9 +84,14 @@ public struct ConfigurationParser {
                 report("profiles.default", line: lines.lineOfTable("profiles.default"),
                        .conflict("the profile \"default\" is also given by the top-level [endpoint] and [credentials]; use one or the other"))
             }
+            if proxyTable != nil, profiles.isEmpty {
+                report("proxy", line: lines.lineOfTable("proxy"),
+                       .conflict("the top-level [proxy] is the profile \"default\"'s, and there is none; use [profiles.NAME.proxy]"))
+            }
             profiles += named.profiles
             complete = complete && named.complete
         }
+        checkSocketPaths(profiles, socket: socket)
         let sinks = elements(root, .sink).compactMap { buildSink($0, profiles: profiles) }
         let hooks = elements(root, .hook).compactMap { buildHook($0, profiles: profiles) }
         var seenPaths: Set<String> = []
@@ -234,12 +242,14 @@ public struct ConfigurationParser {
             let profileRenewal = buildRenewal(table(profile, .renewal, prefix: qualified), base: renewal)
             let accessSection = table(profile, .access, prefix: qualified)
             let profileAccess = accessSection == nil ? access : buildAccess(accessSection)
+            let proxySection = table(profile, .proxy, prefix: qualified)
             guard let endpoint, let credentials else {
                 complete = false
                 continue
             }
             profiles.append(.init(
-                name: name, endpoint: endpoint, credentials: credentials, renewal: profileRenewal, access: profileAccess))
+                name: name, endpoint: endpoint, credentials: credentials, renewal: profileRenewal, access: profileAccess,
+                proxy: buildProxy(proxySection, endpoint: endpoint)))
         }
         // "default" first, then by name.
         profiles.sort { ($0.name == Configuration.Profile.defaultName ? "" : $0.name) < ($1.name == Configuration.Profile.defaultName ? "" : $1.name) }
@@ -387,6 +397,83 @@ public struct ConfigurationParser {
         }
         if let group = group(table, "group") { socket.group = group }
         return socket
+    }
+
+    /// `[proxy]`: `socket` is required; the upstream defaults to the origin of the token URL.
+    private mutating func buildProxy(_ table: Section?, endpoint: Configuration.Endpoint) -> Configuration.Proxy? {
+        guard let table else { return nil }
+        let socketPath = string(table, "socket")
+        var upstream = Configuration.Proxy.origin(of: endpoint.tokenURL)
+        if let text = string(table, "upstream") {
+            do {
+                let url = try TokenURL(parsing: text)
+                if url.pathAndQuery == "/" {
+                    upstream = url
+                } else {
+                    invalid(table, "upstream", found: "\"\(text)\"", expected: "an origin without a path, such as \"https://v1.api.us.janrain.com\"")
+                }
+            } catch {
+                report(table.qualified("upstream"), line: table.line(of: "upstream"), .refused(found: "\"\(text)\"", reason: error.description))
+            }
+        }
+        var prefixes: [String] = []
+        if let value = table.table["allowed_path_prefixes"] {
+            if let array = value.array {
+                for element in array {
+                    if let prefix = element.string, prefix.hasPrefix("/"), !prefix.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) {
+                        prefixes.append(prefix)
+                    } else {
+                        invalid(table, "allowed_path_prefixes", found: element.string.map { "\"\($0)\"" } ?? "\(element)",
+                                expected: "paths starting with \"/\", such as \"/01000000-0000-3000-9000-000000000000/webhooks/\"")
+                    }
+                }
+            } else {
+                wrongType(table, "allowed_path_prefixes", value, expected: "an array of path prefixes")
+            }
+        }
+        var maximumBody = Configuration.Proxy.defaultMaximumRequestBody
+        if let value = table.table["max_request_body"] {
+            let text = value.string ?? value.int.map(String.init)
+            if let text, let size = ByteSizeSyntax.parse(text), size <= 1 << 30 {
+                maximumBody = size
+            } else if value.string != nil || value.int != nil {
+                invalid(table, "max_request_body", found: "\"\(text ?? "")\"", expected: ByteSizeSyntax.expected + ", at most 1GiB")
+            } else {
+                wrongType(table, "max_request_body", value, expected: ByteSizeSyntax.expected)
+            }
+        }
+        var timeout = Configuration.Proxy.defaultTimeout
+        if let value = duration(table, "timeout") {
+            if value > .zero { timeout = value } else {
+                invalid(table, "timeout", found: "\"\(DurationSyntax.format(value))\"", expected: "a duration greater than zero")
+            }
+        }
+        guard let socketPath else {
+            if table.table["socket"] == nil {
+                report(table.qualified("socket"), line: nil, .missing("socket, the path of the proxy's socket"))
+            }
+            return nil
+        }
+        guard socketPath.hasPrefix("/"), socketPath.utf8.count <= SocketProtocol.maximumSocketPathBytes else {
+            invalid(table, "socket", found: "\"\(socketPath)\"", expected: "an absolute path of at most \(SocketProtocol.maximumSocketPathBytes) bytes")
+            return nil
+        }
+        return .init(
+            socketPath: socketPath, upstream: upstream, allowedPathPrefixes: prefixes, maximumRequestBody: maximumBody,
+            timeout: timeout)
+    }
+
+    /// Every socket the daemon creates must have a path of its own.
+    private mutating func checkSocketPaths(_ profiles: [Configuration.Profile], socket: Configuration.Socket) {
+        var seen = [socket.path: "[socket] path"]
+        for profile in profiles {
+            guard let proxy = profile.proxy else { continue }
+            let key = profile.name == Configuration.Profile.defaultName ? "proxy.socket" : "profiles.\(profile.name).proxy.socket"
+            if let other = seen[proxy.socketPath] {
+                report(key, line: nil, .conflict("\(proxy.socketPath) is also \(other); every socket needs a path of its own"))
+            }
+            seen[proxy.socketPath] = key
+        }
     }
 
     private mutating func buildRenewal(_ table: Section?, base: RenewalPolicy) -> RenewalPolicy {
