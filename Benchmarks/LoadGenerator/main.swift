@@ -44,7 +44,9 @@ struct Options {
 
 func usage(_ message: String) -> Never {
     fputs("load-generator: \(message)\n", stderr)
-    fputs("usage: load-generator --socket PATH [--path P] [--mode keepalive|churn] [--connections N] [--threads T] [--duration S] [--warmup S] [--pids PID,…] [--label L]\n", stderr)
+    fputs(
+        "usage: load-generator --socket PATH [--path P] [--mode keepalive|churn] [--connections N] [--threads T] [--duration S] [--warmup S] [--pids PID,…] [--label L]\n",
+        stderr)
     exit(64)
 }
 
@@ -143,7 +145,8 @@ struct Histogram {
 /// utime + stime of a process (all its threads), in clock ticks.
 func cpuTicks(_ pid: Int32) -> UInt64? {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = text.lastIndex(of: ")") else { return nil }
+        let close = text.lastIndex(of: ")")
+    else { return nil }
     // Fields after "(comm)": state is field 3; utime is 14, stime is 15.
     let fields = text[text.index(after: close)...].split(separator: " ")
     guard fields.count > 13, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
@@ -191,7 +194,9 @@ final class Worker {
         self.measureStart = measureStart
         self.measureEnd = measureEnd
         let connectionHeader = options.churn ? "Connection: close\r\n" : ""
-        request = Array("GET \(options.path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: webhook-tokend-bench\r\n\(connectionHeader)\r\n".utf8)
+        request = Array(
+            "GET \(options.path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: webhook-tokend-bench\r\n\(connectionHeader)\r\n"
+                .utf8)
         connections = [Connection](repeating: Connection(), count: connectionCount)
         buffers = .allocate(capacity: bufferSize * connectionCount)
         address.sun_family = sa_family_t(AF_UNIX)
@@ -220,8 +225,12 @@ final class Worker {
         let started = monotonicNanoseconds()
         var attempts = 0
         while true {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { fail("socket"); return false }
+            let fd = socket(
+                AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else {
+                fail("socket")
+                return false
+            }
             let result = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
@@ -270,7 +279,11 @@ final class Worker {
         if monotonicNanoseconds() < measureEnd { open(i) }
     }
 
-    enum Parse { case incomplete, complete(Int), invalid(String) }
+    enum Parse {
+        case incomplete
+        case complete(Int)
+        case invalid(String)
+    }
 
     /// Parses the response in connection `i`'s buffer: complete (total length), incomplete or invalid.
     func parse(_ buffer: UnsafeMutablePointer<UInt8>, _ used: Int) -> Parse {
@@ -278,7 +291,10 @@ final class Worker {
         var headEnd = -1
         var k = 3
         while k < used {
-            if buffer[k] == 10 && buffer[k - 1] == 13 && buffer[k - 2] == 10 && buffer[k - 3] == 13 { headEnd = k + 1; break }
+            if buffer[k] == 10 && buffer[k - 1] == 13 && buffer[k - 2] == 10 && buffer[k - 3] == 13 {
+                headEnd = k + 1
+                break
+            }
             k += 1
         }
         if headEnd < 0 { return used >= bufferSize ? .invalid("head too large") : .incomplete }
@@ -287,7 +303,8 @@ final class Worker {
             return .invalid("not HTTP")
         }
         guard buffer[9] == 50, buffer[10] == 48, buffer[11] == 48 else {
-            return .invalid("status \(String(decoding: UnsafeBufferPointer(start: buffer + 9, count: 3), as: UTF8.self))")
+            return .invalid(
+                "status \(String(decoding: UnsafeBufferPointer(start: buffer + 9, count: 3), as: UTF8.self))")
         }
         // Content-Length, case-insensitively, at the start of a header line.
         let name = Array("content-length:".utf8)
@@ -308,7 +325,11 @@ final class Worker {
                         while buffer[p] == 32 { p += 1 }
                         var value = 0
                         var digits = 0
-                        while buffer[p] >= 48 && buffer[p] <= 57 { value = value * 10 + Int(buffer[p] - 48); p += 1; digits += 1 }
+                        while buffer[p] >= 48 && buffer[p] <= 57 {
+                            value = value * 10 + Int(buffer[p] - 48)
+                            p += 1
+                            digits += 1
+                        }
                         if digits > 0 { contentLength = value }
                     }
                 }
@@ -353,8 +374,15 @@ final class Worker {
                 completedInWindow += 1
                 histogram.record(now - connections[i].started)
             }
-            if total != used + n { fail("extra bytes after response"); replace(i); return }
-            if now >= measureEnd { drop(i); return }
+            if total != used + n {
+                fail("extra bytes after response")
+                replace(i)
+                return
+            }
+            if now >= measureEnd {
+                drop(i)
+                return
+            }
             if options.churn || Self.closes(buffer, total) {
                 drop(i)
                 open(i)
@@ -471,11 +499,13 @@ let cpuPerRequest = requests > 0 ? serverCPU * 1e6 / Double(requests) : 0
 let rps = Double(requests) / options.duration
 func us(_ ns: UInt64) -> String { String(format: "%.1f", Double(ns) / 1000) }
 
-fputs("\(options.label) \(options.churn ? "churn" : "keepalive") c=\(options.connections) t=\(options.threads): "
-      + "\(requests) responses in \(options.duration) s = \(String(format: "%.0f", rps))/s, "
-      + "p50 \(us(histogram.percentile(50))) µs, p99 \(us(histogram.percentile(99))) µs, errors \(errors)"
-      + (kinds.isEmpty ? "" : " \(kinds.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", "))")
-      + (retries > 0 ? ", connect retries \(retries)" : "") + "\n", stderr)
+fputs(
+    "\(options.label) \(options.churn ? "churn" : "keepalive") c=\(options.connections) t=\(options.threads): "
+        + "\(requests) responses in \(options.duration) s = \(String(format: "%.0f", rps))/s, "
+        + "p50 \(us(histogram.percentile(50))) µs, p99 \(us(histogram.percentile(99))) µs, errors \(errors)"
+        + (kinds.isEmpty
+            ? "" : " \(kinds.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", "))")
+        + (retries > 0 ? ", connect retries \(retries)" : "") + "\n", stderr)
 var fields: [(String, String)] = [
     ("label", options.label), ("mode", options.churn ? "churn" : "keepalive"),
     ("connections", String(options.connections)), ("threads", String(options.threads)),

@@ -43,7 +43,8 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    private func act(_ decision: TokenEndpointEmulator.Decision, context: ChannelHandlerContext, head: HTTPRequestHead) {
+    private func act(_ decision: TokenEndpointEmulator.Decision, context: ChannelHandlerContext, head: HTTPRequestHead)
+    {
         let emulator = self.emulator
         switch decision {
         case .answer(let status, let headers, let body):
@@ -72,7 +73,9 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
                 handler.act(.answer(status: status, headers: headers, body: body), context: context, head: head)
             }
         case .stream(let status, let bytes):
-            writeHead(context: context, status: status, headers: [.init("Content-Type", "application/octet-stream")], contentLength: bytes)
+            writeHead(
+                context: context, status: status, headers: [.init("Content-Type", "application/octet-stream")],
+                contentLength: bytes)
             stream(remaining: bytes, context: context)
         case .drip(let body, let interval):
             writeHead(context: context, status: 200, headers: [], contentLength: body.utf8.count)
@@ -118,7 +121,9 @@ final class EmulatorHTTPHandler: ChannelInboundHandler {
         Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
-    private func writeHead(context: ChannelHandlerContext, status: Int, headers extra: [TokenEndpointEmulator.Header], contentLength: Int) {
+    private func writeHead(
+        context: ChannelHandlerContext, status: Int, headers extra: [TokenEndpointEmulator.Header], contentLength: Int
+    ) {
         var headers = HTTPHeaders()
         if !extra.contains(where: { $0.name.lowercased() == "content-type" }) {
             headers.add(name: "Content-Type", value: "application/json")

@@ -23,7 +23,10 @@ public final class TokenEndpointEmulator: Sendable {
         /// PEM files for HTTPS; plain HTTP (for loopback) when `nil`.
         public var tls: (certificateChainFile: String, privateKeyFile: String)?
 
-        public init(clientID: String, clientSecret: String, expiresIn: Int = 30, tls: (certificateChainFile: String, privateKeyFile: String)? = nil) {
+        public init(
+            clientID: String, clientSecret: String, expiresIn: Int = 30,
+            tls: (certificateChainFile: String, privateKeyFile: String)? = nil
+        ) {
             self.clientID = clientID
             self.clientSecret = clientSecret
             self.expiresIn = expiresIn
@@ -138,9 +141,12 @@ public final class TokenEndpointEmulator: Sendable {
     public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
         let sslContext: NIOSSLContext? = try state.withLock { state in
             guard let tls = state.options.tls else { return nil }
-            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainFile).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainFile).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)))
+                certificateChain: chain,
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)))
             return try NIOSSLContext(configuration: configuration)
         }
         let bootstrap = ServerBootstrap(group: group)
@@ -194,7 +200,8 @@ public final class TokenEndpointEmulator: Sendable {
             state.requestTimes.append(.now)
             let options = state.options
             guard method == "POST" else {
-                return .answer(status: 405, headers: [], body: #"{"error":"invalid_request","error_description":"POST required"}"#)
+                return .answer(
+                    status: 405, headers: [], body: #"{"error":"invalid_request","error_description":"POST required"}"#)
             }
             switch state.behavior {
             case .respond(let status, let headers, let body):
@@ -205,27 +212,37 @@ public final class TokenEndpointEmulator: Sendable {
                 return .reset
             case .oversized:
                 let padding = String(repeating: "x", count: TokenResponse.maximumBodySize + 1024)
-                return .answer(status: 200, headers: [], body: #"{"access_token":"\#(padding)","token_type":"Bearer","expires_in":3600}"#)
+                return .answer(
+                    status: 200, headers: [],
+                    body: #"{"access_token":"\#(padding)","token_type":"Bearer","expires_in":3600}"#)
             case .issue, .issueWithExpiresIn, .resetMidResponse, .drip, .issueDelayed, .issueWithScope, .reissueLast:
                 break
             }
             guard let (clientID, secret) = Self.decodeBasic(authorization), clientID == options.clientID,
                 secret == options.clientSecret
             else {
-                return .answer(status: 401, headers: [Header("WWW-Authenticate", "Basic")],
-                               body: #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)
+                return .answer(
+                    status: 401, headers: [Header("WWW-Authenticate", "Basic")],
+                    body: #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)
             }
             guard contentType?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true,
                 let fields = FormURLEncoding.decodeFields(body)
             else {
-                return .answer(status: 400, headers: [], body: #"{"error":"invalid_request","error_description":"expected a form body"}"#)
+                return .answer(
+                    status: 400, headers: [],
+                    body: #"{"error":"invalid_request","error_description":"expected a form body"}"#)
             }
             let grant = fields.first { $0.0 == "grant_type" }?.1
             guard grant == "client_credentials" else {
-                return .answer(status: 400, headers: [], body: #"{"error":"unsupported_grant_type","error_description":"only client_credentials"}"#)
+                return .answer(
+                    status: 400, headers: [],
+                    body: #"{"error":"unsupported_grant_type","error_description":"only client_credentials"}"#)
             }
-            guard let scope = fields.first(where: { $0.0 == "scope" })?.1, !scope.isEmpty, !scope.contains("forbidden") else {
-                return .answer(status: 400, headers: [], body: #"{"error":"invalid_scope","error_description":"scope not permitted for this client"}"#)
+            guard let scope = fields.first(where: { $0.0 == "scope" })?.1, !scope.isEmpty, !scope.contains("forbidden")
+            else {
+                return .answer(
+                    status: 400, headers: [],
+                    body: #"{"error":"invalid_scope","error_description":"scope not permitted for this client"}"#)
             }
             state.lastScope = scope
             var token = Self.randomToken()
@@ -274,13 +291,14 @@ public final class TokenEndpointEmulator: Sendable {
     public static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return String(Base64.encode(bytes).compactMap { character -> Character? in
-            switch character {
-            case "+": return "-"
-            case "/": return "_"
-            case "=": return nil
-            default: return character
-            }
-        })
+        return String(
+            Base64.encode(bytes).compactMap { character -> Character? in
+                switch character {
+                case "+": return "-"
+                case "/": return "_"
+                case "=": return nil
+                default: return character
+                }
+            })
     }
 }

@@ -30,7 +30,8 @@ struct AccessRuleResolver {
     }
 
     private static func rule(_ access: AccessPolicy) throws(AccountLookup.Problem) -> PeerAccessRule {
-        var users = Set<UInt32>(), groups = Set<UInt32>()
+        var users = Set<UInt32>()
+        var groups = Set<UInt32>()
         for principal in access.allowedUsers {
             switch principal {
             case .id(let id): users.insert(id)
@@ -58,9 +59,11 @@ struct AccessRuleResolver {
                 return try resolve(configuration)
             } catch {
                 guard error.isTransient, attempt < attempts else { throw error }
-                logger.warning("User or group lookup failed; retrying", metadata: [
-                    "error": "\(error)", "retry_in_s": "\(delay.seconds)",
-                ])
+                logger.warning(
+                    "User or group lookup failed; retrying",
+                    metadata: [
+                        "error": "\(error)", "retry_in_s": "\(delay.seconds)",
+                    ])
                 await sleepOnEventLoop(for: delay)
                 delay *= 2
                 attempt += 1

@@ -40,7 +40,10 @@ final class ChangeWaiters: Sendable {
         let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
         return await withCheckedContinuation { continuation in
             let immediate: TokenAnswer?? = state.withLock { state in
-                if state.stopped { return .some(.unavailable(code: .shuttingDown, detail: "the daemon is stopping", retryAfterSeconds: 1)) }
+                if state.stopped {
+                    return .some(
+                        .unavailable(code: .shuttingDown, detail: "the daemon is stopping", retryAfterSeconds: 1))
+                }
                 if let current = state.fingerprint, current != fingerprint { return .some(nil) }
                 state.nextID += 1
                 state.waiters.append(Waiter(id: state.nextID, deadline: deadline, continuation: continuation))

@@ -1,7 +1,7 @@
 public import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A configuration together with the secrets it points to: everything the daemon needs to run.
@@ -48,7 +48,9 @@ public enum ConfigurationLoader {
     /// - Parameter checkOnly: for `--check-config` run outside the unit, where systemd's
     ///   credentials do not exist: a secret expected from a systemd credential is then reported as
     ///   not checked instead of missing.
-    public static func load(path: String, environment: [String: String], checkOnly: Bool = false) throws(ConfigurationError) -> LoadedConfiguration {
+    public static func load(path: String, environment: [String: String], checkOnly: Bool = false)
+        throws(ConfigurationError) -> LoadedConfiguration
+    {
         let (text, mode) = try readProtectedFile(path, configFile: path, role: "configuration file")
         let configuration = try ConfigurationParser.parse(text, file: path)
         var secrets: [String: LoadedConfiguration.LoadedSecret] = [:]
@@ -69,7 +71,8 @@ public enum ConfigurationLoader {
         of profile: Configuration.Profile, configFile path: String, configMode mode: mode_t,
         environment: [String: String], checkOnly: Bool
     ) throws(ConfigurationError) -> LoadedConfiguration.LoadedSecret {
-        let table = profile.name == Configuration.Profile.defaultName ? "credentials" : "profiles.\(profile.name).credentials"
+        let table =
+            profile.name == Configuration.Profile.defaultName ? "credentials" : "profiles.\(profile.name).credentials"
         func problem(_ key: String?, _ text: String) -> ConfigurationError {
             ConfigurationError(.init(file: path, key: key.map { "\(table).\($0)" } ?? table, problem: .file(text)))
         }
@@ -80,38 +83,59 @@ public enum ConfigurationLoader {
         switch profile.credentials.secretSource {
         case .inline(let secret):
             if mode & 0o077 != 0 {
-                throw problem("client_secret", "an inline client_secret is refused because \(path) is accessible by group or others (mode \(octal(mode))); run chmod 600 \(path), or move the secret to client_secret_file or a systemd credential")
+                throw problem(
+                    "client_secret",
+                    "an inline client_secret is refused because \(path) is accessible by group or others (mode \(octal(mode))); run chmod 600 \(path), or move the secret to client_secret_file or a systemd credential"
+                )
             }
             if credentialExists {
-                throw problem("client_secret", "both client_secret and the systemd credential \(credentialName) are present; exactly one secret source must be used")
+                throw problem(
+                    "client_secret",
+                    "both client_secret and the systemd credential \(credentialName) are present; exactly one secret source must be used"
+                )
             }
             return .init(secret: secret, origin: "client_secret in \(path)")
         case .file(let secretPath):
             if credentialExists {
-                throw problem("client_secret_file", "both client_secret_file and the systemd credential \(credentialName) are present; exactly one secret source must be used (under systemd, drop client_secret_file and use LoadCredential=)")
+                throw problem(
+                    "client_secret_file",
+                    "both client_secret_file and the systemd credential \(credentialName) are present; exactly one secret source must be used (under systemd, drop client_secret_file and use LoadCredential=)"
+                )
             }
-            let (contents, _) = try readProtectedFile(secretPath, configFile: path, role: "client secret file", key: "\(table).client_secret_file", refuseGroupOrOtherReadable: true)
-            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: secretPath, configFile: path, key: table)
+            let (contents, _) = try readProtectedFile(
+                secretPath, configFile: path, role: "client secret file", key: "\(table).client_secret_file",
+                refuseGroupOrOtherReadable: true)
+            let secret = try nonEmpty(
+                ClientSecret(fileContents: contents), origin: secretPath, configFile: path, key: table)
             return .init(secret: secret, origin: "file \(secretPath)")
         case .systemdCredential(let name):
             if checkOnly && environment["CREDENTIALS_DIRECTORY"] == nil {
                 return .init(
                     secret: ClientSecret(""),
-                    origin: "systemd credential \(name) (not checked: $CREDENTIALS_DIRECTORY is set only inside the unit)")
+                    origin:
+                        "systemd credential \(name) (not checked: $CREDENTIALS_DIRECTORY is set only inside the unit)")
             }
             guard let credentialPath, credentialExists else {
-                throw problem(nil, "no client secret: set client_secret_file (or client_secret) in [\(table)], or pass the systemd credential \(name) (LoadCredential=\(name):/etc/webhook-tokend/\(name))")
+                throw problem(
+                    nil,
+                    "no client secret: set client_secret_file (or client_secret) in [\(table)], or pass the systemd credential \(name) (LoadCredential=\(name):/etc/webhook-tokend/\(name))"
+                )
             }
             // systemd makes credentials read-only and private to the service: no mode checks apply.
-            let (contents, _) = try readProtectedFile(credentialPath, configFile: path, role: "systemd credential", key: table, checkMode: false)
-            let secret = try nonEmpty(ClientSecret(fileContents: contents), origin: credentialPath, configFile: path, key: table)
+            let (contents, _) = try readProtectedFile(
+                credentialPath, configFile: path, role: "systemd credential", key: table, checkMode: false)
+            let secret = try nonEmpty(
+                ClientSecret(fileContents: contents), origin: credentialPath, configFile: path, key: table)
             return .init(secret: secret, origin: "systemd credential \(name)")
         }
     }
 
-    private static func nonEmpty(_ secret: ClientSecret, origin: String, configFile: String, key: String) throws(ConfigurationError) -> ClientSecret {
+    private static func nonEmpty(_ secret: ClientSecret, origin: String, configFile: String, key: String)
+        throws(ConfigurationError) -> ClientSecret
+    {
         guard !secret.revealed.isEmpty else {
-            throw ConfigurationError(.init(file: configFile, key: key, problem: .file("the client secret in \(origin) is empty")))
+            throw ConfigurationError(
+                .init(file: configFile, key: key, problem: .file("the client secret in \(origin) is empty")))
         }
         return secret
     }
@@ -131,20 +155,28 @@ public enum ConfigurationLoader {
         }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw fail("cannot stat the \(role) \(path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0 else {
+            throw fail("cannot stat the \(role) \(path): \(String(cString: strerror(errno)))")
+        }
         guard info.st_mode & S_IFMT == S_IFREG else { throw fail("the \(role) \(path) is not a regular file") }
         let mode = info.st_mode & 0o7777
         // Whoever owns a file can rewrite it: only root and the daemon's own user may.
         if checkMode && info.st_uid != 0 && info.st_uid != geteuid() {
-            throw fail("the \(role) \(path) is owned by uid \(info.st_uid), neither root nor the daemon's user (uid \(geteuid())); refusing it — run chown root \(path)")
+            throw fail(
+                "the \(role) \(path) is owned by uid \(info.st_uid), neither root nor the daemon's user (uid \(geteuid())); refusing it — run chown root \(path)"
+            )
         }
         if checkMode && mode & 0o022 != 0 {
-            throw fail("the \(role) \(path) is writable by group or others (mode \(octal(mode))); refusing it — run chmod go-w \(path)")
+            throw fail(
+                "the \(role) \(path) is writable by group or others (mode \(octal(mode))); refusing it — run chmod go-w \(path)"
+            )
         }
         // A secret readable by the file's group is readable by every consumer when that group is
         // the socket's (the unit's Group=webhook-token): only its owner may read it.
         if checkMode && refuseGroupOrOtherReadable && mode & 0o044 != 0 {
-            throw fail("the \(role) \(path) is readable by group or others (mode \(octal(mode))); refusing it — run chmod 600 \(path)")
+            throw fail(
+                "the \(role) \(path) is readable by group or others (mode \(octal(mode))); refusing it — run chmod 600 \(path)"
+            )
         }
         guard Int(info.st_size) <= maximumFileSize else { throw fail("the \(role) \(path) is larger than 1 MiB") }
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)

@@ -11,7 +11,7 @@ import WebhookTokenServer
 import WebhookTokenSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The daemon, start to finish, in the linear shape of systemd's own daemons:
@@ -38,7 +38,8 @@ public enum Daemon {
         } else {
             do {
                 var configuration = try ConfigurationLoader.load(
-                    path: options.configurationPath, environment: Environment.current, checkOnly: options.checkConfiguration)
+                    path: options.configurationPath, environment: Environment.current,
+                    checkOnly: options.checkConfiguration)
                 options.applyOverrides(to: &configuration.configuration)
                 loaded = configuration
             } catch {
@@ -86,9 +87,11 @@ public enum Daemon {
         let readiness = ReadinessTracker(
             notifier: notifier, summary: { profiles.status().summary() },
             giveUp: { [logger] rejected in
-                logger.critical("\(rejected)", metadata: [
-                    "message_id": "\(MessageID.renewalFailed)", "error_code": "\(rejected.errorCode)",
-                ])
+                logger.critical(
+                    "\(rejected)",
+                    metadata: [
+                        "message_id": "\(MessageID.renewalFailed)", "error_code": "\(rejected.errorCode)",
+                    ])
                 profiles.fail(rejected)
             })
         let deliveries = TokenDeliveries(logger: logger, metrics: metrics)
@@ -115,12 +118,15 @@ public enum Daemon {
         do {
             passed = try SocketActivation.listeningSockets()
             // One passed socket is the token socket; with more ([proxy] sockets), the one bound to its path.
-            let fd = passed.count == 1 ? passed.first : SocketActivation.descriptor(boundTo: configuration.socket.path, among: passed)
+            let fd =
+                passed.count == 1
+                ? passed.first : SocketActivation.descriptor(boundTo: configuration.socket.path, among: passed)
             if let fd {
                 logger.info("Using the socket passed by systemd", metadata: ["fd": "\(fd)"])
                 listener = .descriptor(fd)
             } else if passed.isEmpty {
-                listener = .path(configuration.socket.path, mode: configuration.socket.mode, groupID: names.socketGroupID)
+                listener = .path(
+                    configuration.socket.path, mode: configuration.socket.mode, groupID: names.socketGroupID)
             } else {
                 throw SocketActivation.Problem.tooManyDescriptors(passed.count)
             }
@@ -150,7 +156,8 @@ public enum Daemon {
             return DaemonExitCode.failure
         }
         if case .path(let path, _, _) = listener {
-            logger.info("Listening", metadata: ["socket": "\(path)", "mode": "\(String(configuration.socket.mode, radix: 8))"])
+            logger.info(
+                "Listening", metadata: ["socket": "\(path)", "mode": "\(String(configuration.socket.mode, radix: 8))"])
         }
         if options.developmentMode {
             announceDevelopmentMode(socketPath: configuration.socket.path, profiles: configuration.profiles)
@@ -160,35 +167,45 @@ public enum Daemon {
         // gracefully in reverse order: renewal first (STOPPING=1; every waiting consumer is
         // answered), the socket server last (in-flight requests finish, the socket is removed).
         let hangups = ProcessSignals.shared.hangups()
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
-                  failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "socket-server")
-        ] + proxies.map {
-            .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
-                  failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "proxy")
-        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] =
+            [
+                .init(
+                    service: server, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "socket-server")
+            ]
+            + proxies.map {
+                .init(
+                    service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "proxy")
+            }
         if !options.developmentMode {
-            services.append(.init(
-                service: ReloadService(signals: hangups, configurationPath: options.configurationPath,
-                                       options: options, profiles: profiles, factory: factory, readiness: readiness,
-                                       deliveries: deliveries,
-                                       access: accessRules, notifier: notifier, logger: logger,
-                                       current: loaded, currentNames: names),
-                successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
-                serviceName: "reload"))
+            services.append(
+                .init(
+                    service: ReloadService(
+                        signals: hangups, configurationPath: options.configurationPath,
+                        options: options, profiles: profiles, factory: factory, readiness: readiness,
+                        deliveries: deliveries,
+                        access: accessRules, notifier: notifier, logger: logger,
+                        current: loaded, currentNames: names),
+                    successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
+                    serviceName: "reload"))
         }
         if let interval = notifier.watchdogInterval() {
             logger.info("systemd watchdog enabled", metadata: ["interval_s": "\(interval.seconds)"])
-            services.append(.init(
-                service: WatchdogService(interval: interval, notifier: notifier, profiles: profiles,
-                                         eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger),
-                successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
-                serviceName: "watchdog"))
+            services.append(
+                .init(
+                    service: WatchdogService(
+                        interval: interval, notifier: notifier, profiles: profiles,
+                        eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger),
+                    successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
+                    serviceName: "watchdog"))
         }
-        services.append(.init(
-            service: RenewalService(profiles: profiles, notifier: notifier),
-            successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
-            serviceName: "renewal"))
+        services.append(
+            .init(
+                service: RenewalService(profiles: profiles, notifier: notifier),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "renewal"))
         var groupLogger = logger
         groupLogger.logLevel = .warning
         // No gracefulShutdownSignals: ServiceLifecycle would trap them with libdispatch (see ProcessSignals).
@@ -227,7 +244,8 @@ public enum Daemon {
         let named = profiles.count > 1 && !profiles.contains { $0.name == Configuration.Profile.defaultName }
         let option = named ? " --profile \(profiles[0].name)" : ""
         let path = named ? SocketProtocol.tokenPath(profile: profiles[0].name) : SocketProtocol.tokenPath
-        printError("""
+        printError(
+            """
             webhook-tokend dev mode: tokens come from an emulated endpoint at \(tokenURL)\(names)
             The socket is \(socketPath). Try, from another terminal:
                 webhook-token --socket \(socketPath)\(option)

@@ -1,13 +1,13 @@
 import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
+import WebhookTokenCore
+import WebhookTokenServer
 
 private typealias Counter = CoreMetrics.Counter
 private typealias Gauge = CoreMetrics.Gauge
 private typealias Timer = CoreMetrics.Timer
-import Synchronization
-import WebhookTokenCore
-import WebhookTokenServer
 
 /// The daemon's metrics, recorded through swift-metrics into a Prometheus registry and served at
 /// `GET /metrics`.
@@ -61,12 +61,20 @@ final class DaemonMetrics: ServerObserver {
         ]
         self.factory = factory
         requestCounters = ServerRoute.allCases.map { route in
-            Dictionary(uniqueKeysWithValues: Self.commonStatuses.map { status in
-                (status, Counter(label: "webhook_tokend_requests_total", dimensions: [("endpoint", route.rawValue), ("status", String(status))], factory: factory))
-            })
+            Dictionary(
+                uniqueKeysWithValues: Self.commonStatuses.map { status in
+                    (
+                        status,
+                        Counter(
+                            label: "webhook_tokend_requests_total",
+                            dimensions: [("endpoint", route.rawValue), ("status", String(status))], factory: factory)
+                    )
+                })
         }
         requestTimers = ServerRoute.allCases.map { route in
-            Timer(label: "webhook_tokend_request_duration_seconds", dimensions: [("endpoint", route.rawValue)], factory: factory)
+            Timer(
+                label: "webhook_tokend_request_duration_seconds", dimensions: [("endpoint", route.rawValue)],
+                factory: factory)
         }
         openConnections = Gauge(label: "webhook_tokend_open_connections", factory: factory)
         deniedPeers = Counter(label: "webhook_tokend_denied_peers_total", factory: factory)
@@ -82,7 +90,11 @@ final class DaemonMetrics: ServerObserver {
             let key = "\(route.rawValue) \(status)"
             let factory = self.factory
             otherRequestCounters.withLock { counters in
-                let counter = counters[key] ?? Counter(label: "webhook_tokend_requests_total", dimensions: [("endpoint", route.rawValue), ("status", String(status))], factory: factory)
+                let counter =
+                    counters[key]
+                    ?? Counter(
+                        label: "webhook_tokend_requests_total",
+                        dimensions: [("endpoint", route.rawValue), ("status", String(status))], factory: factory)
                 counters[key] = counter
                 return counter
             }.increment()
@@ -97,9 +109,11 @@ final class DaemonMetrics: ServerObserver {
         let factory = self.factory
         hookCounters.withLock { counters in
             let key = "\(profile) \(result)"
-            let counter = counters[key] ?? Counter(
-                label: "webhook_tokend_hook_runs_total", dimensions: [("profile", profile), ("result", result)],
-                factory: factory)
+            let counter =
+                counters[key]
+                ?? Counter(
+                    label: "webhook_tokend_hook_runs_total", dimensions: [("profile", profile), ("result", result)],
+                    factory: factory)
             counters[key] = counter
             return counter
         }.increment()
@@ -122,9 +136,11 @@ final class DaemonMetrics: ServerObserver {
         let factory = self.factory
         return fetchCounters.withLock { counters in
             let key = "\(profile) \(result) \(code)"
-            let counter = counters[key] ?? Counter(
-                label: "webhook_tokend_token_fetches_total",
-                dimensions: [("profile", profile), ("result", result), ("code", code)], factory: factory)
+            let counter =
+                counters[key]
+                ?? Counter(
+                    label: "webhook_tokend_token_fetches_total",
+                    dimensions: [("profile", profile), ("result", result), ("code", code)], factory: factory)
             counters[key] = counter
             return counter
         }
@@ -136,13 +152,21 @@ final class DaemonMetrics: ServerObserver {
             if let existing = all[profile] { return existing }
             let dimensions = [("profile", profile)]
             let made = ProfileMetrics(
-                renewals: Counter(label: "webhook_tokend_token_renewals_total", dimensions: dimensions, factory: factory),
-                expiresIn: Gauge(label: "webhook_tokend_token_expires_in_seconds", dimensions: dimensions, factory: factory),
+                renewals: Counter(
+                    label: "webhook_tokend_token_renewals_total", dimensions: dimensions, factory: factory),
+                expiresIn: Gauge(
+                    label: "webhook_tokend_token_expires_in_seconds", dimensions: dimensions, factory: factory),
                 expiryTimestamp: Gauge(
                     label: "webhook_tokend_token_expiry_timestamp_seconds", dimensions: dimensions, factory: factory),
-                stateGauges: Dictionary(uniqueKeysWithValues: BrokerState.allCases.map {
-                    ($0, Gauge(label: "webhook_tokend_state", dimensions: dimensions + [("state", $0.rawValue)], factory: factory))
-                }))
+                stateGauges: Dictionary(
+                    uniqueKeysWithValues: BrokerState.allCases.map {
+                        (
+                            $0,
+                            Gauge(
+                                label: "webhook_tokend_state", dimensions: dimensions + [("state", $0.rawValue)],
+                                factory: factory)
+                        )
+                    }))
             all[profile] = made
             return made
         }

@@ -2,7 +2,7 @@ import TokenEndpointEmulator
 import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The quick-start set-up: a token-endpoint emulator on loopback, a random client secret, and the
@@ -18,8 +18,9 @@ enum DevelopmentMode {
     static func start(options: DaemonOptions) async throws -> Setup {
         let secret = TokenEndpointEmulator.randomToken()
         let clientID = "dev-client"
-        let emulator = TokenEndpointEmulator(options: .init(
-            clientID: clientID, clientSecret: secret, expiresIn: options.developmentTokenLifetime))
+        let emulator = TokenEndpointEmulator(
+            options: .init(
+                clientID: clientID, clientSecret: secret, expiresIn: options.developmentTokenLifetime))
         let port = try await emulator.start(host: "127.0.0.1", port: 0)
 
         var socketDirectory: String?
@@ -40,8 +41,9 @@ enum DevelopmentMode {
         let profiles = options.developmentProfiles.enumerated().map { index, name in
             Configuration.Profile(
                 name: name,
-                endpoint: .init(tokenURL: tokenURL, scope: index == 0 ? Configuration.Endpoint.defaultScope : "\(name):**",
-                                timeout: .seconds(5)),
+                endpoint: .init(
+                    tokenURL: tokenURL, scope: index == 0 ? Configuration.Endpoint.defaultScope : "\(name):**",
+                    timeout: .seconds(5)),
                 credentials: .init(clientID: clientID, secretSource: .inline(ClientSecret(secret))),
                 renewal: RenewalPolicy(minimumRemainingLife: .seconds(5)), access: AccessPolicy())
         }
@@ -50,9 +52,10 @@ enum DevelopmentMode {
             logging: .init(level: options.logLevel ?? "info"))
         let loaded = LoadedConfiguration(
             configuration: configuration,
-            secrets: Dictionary(uniqueKeysWithValues: profiles.map {
-                ($0.name, .init(secret: ClientSecret(secret), origin: "generated for dev mode"))
-            }),
+            secrets: Dictionary(
+                uniqueKeysWithValues: profiles.map {
+                    ($0.name, .init(secret: ClientSecret(secret), origin: "generated for dev mode"))
+                }),
             path: "(dev mode)")
         return Setup(loaded: loaded, emulator: emulator, socketDirectory: socketDirectory)
     }

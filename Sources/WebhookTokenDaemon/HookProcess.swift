@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs one hook command to completion: spawned with `posix_spawn` (no shell) in a process group
@@ -54,7 +54,8 @@ enum HookProcess {
         started: (pid_t) -> Void = { _ in }
     ) -> Outcome {
         let begin = ContinuousClock.now
-        var output = [Int32](repeating: -1, count: 2), stdinPipe = [Int32](repeating: -1, count: 2)
+        var output = [Int32](repeating: -1, count: 2)
+        var stdinPipe = [Int32](repeating: -1, count: 2)
         guard makePipe(&output) else { return Outcome(ending: .couldNotStart(errno), output: "", duration: .zero) }
         defer { for fd in output where fd >= 0 { close(fd) } }
         if input != nil {
@@ -80,13 +81,15 @@ enum HookProcess {
         defer { posix_spawnattr_destroy(&attributes) }
         // Its own process group (to kill it whole), no blocked signals, default dispositions:
         // the daemon blocks and ignores signals that a child must not inherit.
-        var empty = sigset_t(), all = sigset_t()
+        var empty = sigset_t()
+        var all = sigset_t()
         sigemptyset(&empty)
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         var pid: pid_t = 0
         let code = withCStrings(command) { argv in
@@ -130,12 +133,17 @@ enum HookProcess {
                 break
             }
             var descriptor = pollfd(fd: output[0], events: Int16(POLLIN), revents: 0)
-            let milliseconds = reaped ? 0 : Int32(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 100))
+            let milliseconds =
+                reaped
+                ? 0
+                : Int32(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 100))
             let ready = poll(&descriptor, 1, milliseconds)
             if ready > 0 {
                 let count = buffer.withUnsafeMutableBytes { read(output[0], $0.baseAddress, $0.count) }
                 if count > 0 {
-                    if excerpt.count < outputExcerptBytes { excerpt += buffer[..<min(count, outputExcerptBytes - excerpt.count)] }
+                    if excerpt.count < outputExcerptBytes {
+                        excerpt += buffer[..<min(count, outputExcerptBytes - excerpt.count)]
+                    }
                     continue
                 }
                 if count == 0 || (count < 0 && errno != EINTR) {
@@ -153,7 +161,9 @@ enum HookProcess {
         let duration = begin.duration(to: .now)
         let text = String(decoding: excerpt, as: UTF8.self)
         if timedOut { return Outcome(ending: .timedOut, output: text, duration: duration) }
-        if status & 0x7F == 0 { return Outcome(ending: .exited((status >> 8) & 0xFF), output: text, duration: duration) }
+        if status & 0x7F == 0 {
+            return Outcome(ending: .exited((status >> 8) & 0xFF), output: text, duration: duration)
+        }
         return Outcome(ending: .signalled(status & 0x7F), output: text, duration: duration)
     }
 
@@ -166,7 +176,9 @@ enum HookProcess {
     }
 
     /// A NULL-terminated array of C strings for the duration of `body`.
-    private static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> T) -> T {
+    private static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> T)
+        -> T
+    {
         var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
         pointers.append(nil)
         defer { for pointer in pointers { free(pointer) } }

@@ -4,7 +4,7 @@ import Synchronization
 import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs one `[[hook]]` after each new token of its profile: at most one run at a time; a new
@@ -81,12 +81,13 @@ final class HookRunner: Sendable {
     }
 
     private func runOnce(_ token: PresentedToken) async {
-        let environment = [
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "WEBHOOK_TOKEN_PROFILE=\(hook.profile)",
-            "WEBHOOK_TOKEN_EXPIRES_AT=\(RFC3339.format(epochSeconds: token.expiresAtEpochSeconds))",
-            "WEBHOOK_TOKEN_FINGERPRINT=\(token.fingerprint)",
-        ] + (sinkPath.map { ["WEBHOOK_TOKEN_SINK=\($0)"] } ?? [])
+        let environment =
+            [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "WEBHOOK_TOKEN_PROFILE=\(hook.profile)",
+                "WEBHOOK_TOKEN_EXPIRES_AT=\(RFC3339.format(epochSeconds: token.expiresAtEpochSeconds))",
+                "WEBHOOK_TOKEN_FINGERPRINT=\(token.fingerprint)",
+            ] + (sinkPath.map { ["WEBHOOK_TOKEN_SINK=\($0)"] } ?? [])
         let input = hook.stdin == .token ? token.raw + [0x0A] : nil
         let hook = self.hook
         let outcome: HookProcess.Outcome
@@ -105,7 +106,8 @@ final class HookRunner: Sendable {
         // The output is the hook's, not the endpoint's, but it is still bounded and made printable.
         let metadata: Logger.Metadata = [
             "hook.command": "\(hook.command[0])", "hook.result": "\(outcome.result)",
-            "hook.duration_ms": "\(outcome.duration.components.seconds * 1000 + outcome.duration.components.attoseconds / 1_000_000_000_000_000)",
+            "hook.duration_ms":
+                "\(outcome.duration.components.seconds * 1000 + outcome.duration.components.attoseconds / 1_000_000_000_000_000)",
             "hook.output": "\(UntrustedText.sanitize(outcome.output, limit: HookProcess.outputExcerptBytes))",
             "token.fingerprint": "\(token.fingerprint)",
         ]

@@ -8,7 +8,8 @@ public enum LoggingSetup {
         let logLevel = Logger.Level(rawValue: level) ?? .info
         let journal = JournalLogHandler.stderrIsJournal()
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = journal ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler =
+                journal ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
             return handler
         }

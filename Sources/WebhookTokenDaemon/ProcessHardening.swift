@@ -2,7 +2,7 @@ import CProcessControl
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Process-level protection of the token held in memory.

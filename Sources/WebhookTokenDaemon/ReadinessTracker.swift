@@ -30,8 +30,10 @@ final class ReadinessTracker: Sendable {
     /// - Parameters:
     ///   - summary: the current `STATUS=` line of all profiles.
     ///   - giveUp: called once, when every profile was refused before its first token.
-    init(notifier: SystemdNotifier, summary: @escaping @Sendable () -> String,
-         giveUp: @escaping @Sendable (AllProfilesRejected) -> Void) {
+    init(
+        notifier: SystemdNotifier, summary: @escaping @Sendable () -> String,
+        giveUp: @escaping @Sendable (AllProfilesRejected) -> Void
+    ) {
         self.notifier = notifier
         self.summary = summary
         self.giveUp = giveUp

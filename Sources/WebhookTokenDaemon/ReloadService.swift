@@ -72,7 +72,9 @@ struct ReloadService: Service {
                     added[profile.name] = try factory.make(profile, request: loaded.tokenRequest(for: profile))
                     continue
                 }
-                if previous.endpoint.caFile != profile.endpoint.caFile || previous.endpoint.timeout != profile.endpoint.timeout {
+                if previous.endpoint.caFile != profile.endpoint.caFile
+                    || previous.endpoint.timeout != profile.endpoint.timeout
+                {
                     newClients[profile.name] = try TokenEndpointClient(
                         caFile: profile.endpoint.caFile, timeout: profile.endpoint.timeout)
                 }
@@ -82,7 +84,8 @@ struct ReloadService: Service {
             logger.error("Failed to reload configuration, keeping the current one: \(error)")
             return (running, "reload failed, running configuration kept (see the log)")
         }
-        let old = running.0.configuration, new = loaded.configuration
+        let old = running.0.configuration
+        let new = loaded.configuration
         for profile in old.profiles where new.profile(named: profile.name) == nil {
             profiles.remove(named: profile.name)
             readiness.forget(profile.name)
@@ -102,7 +105,9 @@ struct ReloadService: Service {
         }
         if old.sinks != new.sinks || old.hooks != new.hooks || names.sinkGroupIDs != running.1.sinkGroupIDs {
             let profiles = self.profiles
-            deliveries.configure(new, sinkGroupIDs: names.sinkGroupIDs) { profiles.runtime(named: $0)?.broker.servableToken()?.presentation }
+            deliveries.configure(new, sinkGroupIDs: names.sinkGroupIDs) {
+                profiles.runtime(named: $0)?.broker.servableToken()?.presentation
+            }
             logger.notice("Applied the new [[sink]] and [[hook]] tables")
         }
         if names.rules != running.1.rules {
@@ -116,7 +121,8 @@ struct ReloadService: Service {
         if proxies(old) != proxies(new) { needRestart.append("[proxy]") }
         guard needRestart.isEmpty else {
             let outcome = "reloaded; \(needRestart.joined(separator: " and ")) changes take effect at the next restart"
-            logger.warning("Configuration reloaded, but some changes need a restart", metadata: ["pending": "\(needRestart)"])
+            logger.warning(
+                "Configuration reloaded, but some changes need a restart", metadata: ["pending": "\(needRestart)"])
             return ((loaded, names), outcome)
         }
         return ((loaded, names), nil)

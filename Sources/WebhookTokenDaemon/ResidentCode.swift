@@ -2,7 +2,7 @@ import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Gives back the code pages that start-up and token fetches used and serving does not.
@@ -44,7 +44,8 @@ enum ResidentCode {
                 candidate = (start, end)
             } else if fields.first == "Anonymous:", let mapping = candidate {
                 candidate = nil
-                guard fields.count >= 2, fields[1] == "0", let address = UnsafeMutableRawPointer(bitPattern: mapping.start)
+                guard fields.count >= 2, fields[1] == "0",
+                    let address = UnsafeMutableRawPointer(bitPattern: mapping.start)
                 else { continue }
                 madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED)
             }

@@ -2,7 +2,7 @@ import CProcessControl
 import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a sink may be written: the token is meant to stay in memory, and nobody but the daemon
@@ -24,15 +24,18 @@ enum SinkLocation {
         let directory = String(sink.path[..<slash]).isEmpty ? "/" : String(sink.path[..<slash])
         var info = stat()
         guard stat(directory, &info) == 0 else {
-            return "the directory \(directory) of the sink \(sink.path) cannot be used: \(String(cString: strerror(errno)))"
+            return
+                "the directory \(directory) of the sink \(sink.path) cannot be used: \(String(cString: strerror(errno)))"
                 + " (under systemd, RuntimeDirectory= creates it)"
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { return "\(directory) is not a directory" }
         if info.st_uid != 0 && info.st_uid != geteuid() {
-            return "the directory \(directory) of the sink \(sink.path) is owned by uid \(info.st_uid), neither root nor the daemon's user"
+            return
+                "the directory \(directory) of the sink \(sink.path) is owned by uid \(info.st_uid), neither root nor the daemon's user"
         }
         if info.st_mode & 0o002 != 0 {
-            return "the directory \(directory) of the sink \(sink.path) is writable by others (mode \(String(info.st_mode & 0o7777, radix: 8))):"
+            return
+                "the directory \(directory) of the sink \(sink.path) is writable by others (mode \(String(info.st_mode & 0o7777, radix: 8))):"
                 + " anyone could replace the token file; use a directory of the daemon's under it"
         }
         if !sink.allowPersistentStorage {

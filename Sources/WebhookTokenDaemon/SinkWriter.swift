@@ -3,7 +3,7 @@ import Synchronization
 import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes one `[[sink]]` file: the token, in its format, whenever the served token changes.
@@ -41,7 +41,9 @@ final class SinkWriter: Sendable {
         do {
             try replaceAtomically(with: contents)
             written.withLock { $0 = token.fingerprint }
-            logger.debug("Wrote the token sink", metadata: ["sink.path": "\(sink.path)", "token.fingerprint": "\(token.fingerprint)"])
+            logger.debug(
+                "Wrote the token sink",
+                metadata: ["sink.path": "\(sink.path)", "token.fingerprint": "\(token.fingerprint)"])
         } catch {
             logger.error("Failed to write the token sink: \(error)", metadata: ["sink.path": "\(sink.path)"])
         }
@@ -53,7 +55,9 @@ final class SinkWriter: Sendable {
         if unlink(sink.path) == 0 {
             logger.debug("Removed the token sink", metadata: ["sink.path": "\(sink.path)"])
         } else if errno != ENOENT {
-            logger.error("Failed to remove the token sink: \(String(cString: strerror(errno)))", metadata: ["sink.path": "\(sink.path)"])
+            logger.error(
+                "Failed to remove the token sink: \(String(cString: strerror(errno)))",
+                metadata: ["sink.path": "\(sink.path)"])
         }
     }
 
@@ -71,7 +75,8 @@ final class SinkWriter: Sendable {
         case .env:
             guard !token.raw.contains(UInt8(ascii: "'")) else { return nil }
             return Array("WEBHOOK_TOKEN='".utf8) + token.raw
-                + Array("'\nWEBHOOK_TOKEN_EXPIRES_AT='\(RFC3339.format(epochSeconds: token.expiresAtEpochSeconds))'\n".utf8)
+                + Array(
+                    "'\nWEBHOOK_TOKEN_EXPIRES_AT='\(RFC3339.format(epochSeconds: token.expiresAtEpochSeconds))'\n".utf8)
         }
     }
 

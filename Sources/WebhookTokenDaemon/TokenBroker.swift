@@ -2,8 +2,8 @@ public import Logging
 import Synchronization
 public import WebhookTokenCore
 public import WebhookTokenEndpoint
-public import WebhookTokenServer
 import WebhookTokenProtocol
+public import WebhookTokenServer
 
 /// Drives the renewal state machine and answers the socket server.
 ///
@@ -101,7 +101,9 @@ public final class TokenBroker: ProfileServing {
             }
             switch decision {
             case .fetchScheduled:
-                logger.info("Token refresh requested by a consumer", metadata: ["peer.uid": "\(peerUID.map(String.init) ?? "-")"])
+                logger.info(
+                    "Token refresh requested by a consumer",
+                    metadata: ["peer.uid": "\(peerUID.map(String.init) ?? "-")"])
                 wake.signal()
             case .joinedInFlight:
                 break

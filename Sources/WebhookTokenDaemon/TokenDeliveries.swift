@@ -3,7 +3,7 @@ import Synchronization
 import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The consumers that are handed tokens rather than asking: `[[sink]]` files and `[[hook]]`

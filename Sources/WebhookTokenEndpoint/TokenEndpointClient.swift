@@ -8,7 +8,7 @@ import Synchronization
 public import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Talks to the OAuth 2.0 token endpoint over HTTPS with AsyncHTTPClient.
@@ -40,7 +40,9 @@ public final class TokenEndpointClient: TokenFetching {
     /// - Parameters:
     ///   - caFile: an extra PEM trust root, in addition to the system's.
     ///   - timeout: the longest one request may take from start to last byte.
-    public init(caFile: String?, timeout: Duration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    public init(
+        caFile: String?, timeout: Duration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
         // Closing a connection waits this long for the peer's TLS close_notify. The default 5 s
@@ -89,7 +91,9 @@ public final class TokenEndpointClient: TokenFetching {
         return result
     }
 
-    private func fetch(_ request: TokenRequest, scope: String, using httpClient: HTTPClient) async -> Result<IssuedToken, FetchFailure> {
+    private func fetch(_ request: TokenRequest, scope: String, using httpClient: HTTPClient) async -> Result<
+        IssuedToken, FetchFailure
+    > {
         let timeout = self.timeout
         // The whole exchange races a timer: AsyncHTTPClient's deadline covers the head, and a
         // server dripping the body one byte a second must not hold the renewal loop either.
@@ -98,9 +102,10 @@ public final class TokenEndpointClient: TokenFetching {
             group.addTask {
                 await sleepOnEventLoop(for: timeout, on: self.eventLoopGroup.next())
                 if Task.isCancelled { return nil }
-                return .failure(FetchFailure(
-                    kind: .timeout, severity: .transient,
-                    detail: "endpoint did not answer within \(DurationSyntax.format(timeout))"))
+                return .failure(
+                    FetchFailure(
+                        kind: .timeout, severity: .transient,
+                        detail: "endpoint did not answer within \(DurationSyntax.format(timeout))"))
             }
             var outcome: Result<IssuedToken, FetchFailure>?
             while let next = await group.next() {
@@ -110,11 +115,14 @@ public final class TokenEndpointClient: TokenFetching {
                 }
             }
             group.cancelAll()
-            return outcome ?? .failure(FetchFailure(kind: .network, severity: .transient, detail: "token request was cancelled"))
+            return outcome
+                ?? .failure(FetchFailure(kind: .network, severity: .transient, detail: "token request was cancelled"))
         }
     }
 
-    private func exchange(_ request: TokenRequest, scope: String, using httpClient: HTTPClient) async -> Result<IssuedToken, FetchFailure> {
+    private func exchange(_ request: TokenRequest, scope: String, using httpClient: HTTPClient) async -> Result<
+        IssuedToken, FetchFailure
+    > {
         var httpRequest = HTTPClientRequest(url: request.url.description)
         httpRequest.method = .POST
         for header in request.headers {
@@ -130,9 +138,12 @@ public final class TokenEndpointClient: TokenFetching {
             do {
                 body = try await response.body.collect(upTo: TokenResponse.maximumBodySize)
             } catch is NIOTooManyBytesError {
-                return .failure(FetchFailure(
-                    kind: .responseTooLarge, severity: .transient, httpStatus: Int(response.status.code),
-                    detail: "endpoint answered \(response.status.code) with a body over \(TokenResponse.maximumBodySize) bytes"))
+                return .failure(
+                    FetchFailure(
+                        kind: .responseTooLarge, severity: .transient, httpStatus: Int(response.status.code),
+                        detail:
+                            "endpoint answered \(response.status.code) with a body over \(TokenResponse.maximumBodySize) bytes"
+                    ))
             }
             return TokenResponse.interpret(
                 status: Int(response.status.code),
@@ -148,7 +159,8 @@ public final class TokenEndpointClient: TokenFetching {
 
     /// AsyncHTTPClient logs requests at trace level with their headers: the Authorization header
     /// carries the client secret, so its logger is silent whatever the daemon's level.
-    private static let silentLogger = Logger(label: "webhook-tokend.http-client", factory: { _ in SwiftLogNoOpLogHandler() })
+    private static let silentLogger = Logger(
+        label: "webhook-tokend.http-client", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Maps transport errors to failure classes. All are transient: the network and the endpoint's
     /// TLS set-up heal without a configuration change (a TLS error is reported with its cause).
@@ -156,16 +168,21 @@ public final class TokenEndpointClient: TokenFetching {
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout, .readTimeout, .writeTimeout, .deadlineExceeded:
-                return FetchFailure(kind: .timeout, severity: .transient, detail: "endpoint did not answer in time (\(error))")
+                return FetchFailure(
+                    kind: .timeout, severity: .transient, detail: "endpoint did not answer in time (\(error))")
             case .remoteConnectionClosed:
-                return FetchFailure(kind: .connectionReset, severity: .transient, detail: "endpoint closed the connection before answering")
+                return FetchFailure(
+                    kind: .connectionReset, severity: .transient,
+                    detail: "endpoint closed the connection before answering")
             default:
                 break
             }
         }
         if let error = error as? NIOConnectionError {
             if error.dnsAError != nil || error.dnsAAAAError != nil, error.connectionErrors.isEmpty {
-                return FetchFailure(kind: .nameResolution, severity: .transient, detail: "cannot resolve the endpoint's host name \(error.host)")
+                return FetchFailure(
+                    kind: .nameResolution, severity: .transient,
+                    detail: "cannot resolve the endpoint's host name \(error.host)")
             }
             if let first = error.connectionErrors.first {
                 return classify(first.error)
@@ -174,26 +191,33 @@ public final class TokenEndpointClient: TokenFetching {
         if let error = error as? IOError {
             switch error.errnoCode {
             case ECONNREFUSED:
-                return FetchFailure(kind: .connectionRefused, severity: .transient, detail: "endpoint unreachable (connection refused)")
+                return FetchFailure(
+                    kind: .connectionRefused, severity: .transient, detail: "endpoint unreachable (connection refused)")
             case ECONNRESET, EPIPE:
-                return FetchFailure(kind: .connectionReset, severity: .transient, detail: "endpoint reset the connection")
+                return FetchFailure(
+                    kind: .connectionReset, severity: .transient, detail: "endpoint reset the connection")
             case ETIMEDOUT:
-                return FetchFailure(kind: .timeout, severity: .transient, detail: "endpoint unreachable (connection timed out)")
+                return FetchFailure(
+                    kind: .timeout, severity: .transient, detail: "endpoint unreachable (connection timed out)")
             case ENETUNREACH, EHOSTUNREACH:
-                return FetchFailure(kind: .network, severity: .transient, detail: "endpoint unreachable (no route to host)")
+                return FetchFailure(
+                    kind: .network, severity: .transient, detail: "endpoint unreachable (no route to host)")
             default:
                 return FetchFailure(kind: .network, severity: .transient, detail: "network error: \(error)")
             }
         }
         if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
-            return FetchFailure(kind: .tls, severity: .transient, detail: "TLS handshake with the endpoint failed: \(error)")
+            return FetchFailure(
+                kind: .tls, severity: .transient, detail: "TLS handshake with the endpoint failed: \(error)")
         }
         if error is ChannelError {
-            return FetchFailure(kind: .connectionReset, severity: .transient, detail: "connection to the endpoint failed: \(error)")
+            return FetchFailure(
+                kind: .connectionReset, severity: .transient, detail: "connection to the endpoint failed: \(error)")
         }
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") {
-            return FetchFailure(kind: .connectionRefused, severity: .transient, detail: "endpoint unreachable (connection refused)")
+            return FetchFailure(
+                kind: .connectionRefused, severity: .transient, detail: "endpoint unreachable (connection refused)")
         }
         return FetchFailure(kind: .network, severity: .transient, detail: "token request failed: \(text)")
     }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// User and group names to ids, through the system's databases (NSS: files, and LDAP, SSSD or

@@ -30,12 +30,14 @@ public final class DeniedPeerLog: Sendable {
             return true
         }
         guard warn else { return }
-        logger.warning("Refused a peer not allowed by [access]", metadata: [
-            "message_id": "2a3b4c5d6e7f4a8b9c0d1e2f3a4b5c99",
-            "peer.uid": "\(peer.map { String($0.uid) } ?? "?")",
-            "peer.gid": "\(peer.map { String($0.gid) } ?? "?")",
-            "peer.pid": "\(peer.map { String($0.pid) } ?? "?")",
-            "peer.exe": "\(peer.map { PeerCredentialsReader.executable(of: $0.pid) } ?? "?")",
-        ])
+        logger.warning(
+            "Refused a peer not allowed by [access]",
+            metadata: [
+                "message_id": "2a3b4c5d6e7f4a8b9c0d1e2f3a4b5c99",
+                "peer.uid": "\(peer.map { String($0.uid) } ?? "?")",
+                "peer.gid": "\(peer.map { String($0.gid) } ?? "?")",
+                "peer.pid": "\(peer.map { String($0.pid) } ?? "?")",
+                "peer.exe": "\(peer.map { PeerCredentialsReader.executable(of: $0.pid) } ?? "?")",
+            ])
     }
 }

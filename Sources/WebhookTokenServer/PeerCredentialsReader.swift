@@ -2,7 +2,7 @@ import NIOCore
 import WebhookTokenCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads a Unix-socket peer's kernel-verified credentials: `SO_PEERCRED` (pid, uid, gid, as of
@@ -17,15 +17,20 @@ enum PeerCredentialsReader {
 
     /// Room for 64 supplementary groups; the kernel fills the front and leaves the rest zero.
     struct GroupList: Sendable {
-        var ids: (
-            UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
-            UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
-            UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
-            UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32
-        ) = (
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-        )
+        var ids:
+            (
+                UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+                UInt32, UInt32, UInt32,
+                UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+                UInt32, UInt32, UInt32,
+                UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+                UInt32, UInt32, UInt32,
+                UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+                UInt32, UInt32, UInt32
+            ) = (
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+            )
 
         var array: [UInt32] {
             withUnsafeBytes(of: ids) { Array($0.bindMemory(to: UInt32.self)) }
@@ -54,7 +59,8 @@ enum PeerCredentialsReader {
                 // Trailing zeros are unused room, not group 0; a real group 0 beyond the primary
                 // one is rare and only ever matters if group 0 is explicitly allowed.
                 let supplementary = list.array.filter { $0 != 0 }
-                return PeerCredentials(pid: ucred.pid, uid: ucred.uid, gid: ucred.gid, supplementaryGroups: supplementary)
+                return PeerCredentials(
+                    pid: ucred.pid, uid: ucred.uid, gid: ucred.gid, supplementaryGroups: supplementary)
             }.flatMapErrorThrowing { _ in
                 // More than 64 groups (ERANGE) or an old kernel: fall back to the primary group.
                 PeerCredentials(pid: ucred.pid, uid: ucred.uid, gid: ucred.gid, supplementaryGroups: [])

@@ -68,7 +68,10 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // A scan over the raw bytes (not `readableBytesView`, whose bounds-checked iteration
         // was most of this handler's cost per request), remembering only what it must.
         let outcome = buffer.withUnsafeReadableBytes { bytes -> Scan in
-            var headBytes = self.headBytes, match = terminatorMatch, startedHead = false, endedHead = false
+            var headBytes = self.headBytes
+            var match = terminatorMatch
+            var startedHead = false
+            var endedHead = false
             for byte in bytes {
                 if headBytes == 0 { startedHead = true }
                 headBytes += 1
@@ -80,10 +83,13 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
                     endedHead = true
                     startedHead = false
                 } else if headBytes > limits.maximumHeadBytes {
-                    return Scan(headBytes: headBytes, match: match, startedHead: startedHead, endedHead: endedHead, tooLarge: true)
+                    return Scan(
+                        headBytes: headBytes, match: match, startedHead: startedHead, endedHead: endedHead,
+                        tooLarge: true)
                 }
             }
-            return Scan(headBytes: headBytes, match: match, startedHead: startedHead, endedHead: endedHead, tooLarge: false)
+            return Scan(
+                headBytes: headBytes, match: match, startedHead: startedHead, endedHead: endedHead, tooLarge: false)
         }
         headBytes = outcome.headBytes
         terminatorMatch = outcome.match

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Unix socket's file: made safe before binding, given its permissions after, removed at exit.
@@ -29,17 +29,21 @@ public struct SocketFile: Sendable {
         public var description: String {
             switch self {
             case .live(let path):
-                return "another process is serving the socket \(path); refusing to take it over (stop the other instance, or set [socket] path)"
+                return
+                    "another process is serving the socket \(path); refusing to take it over (stop the other instance, or set [socket] path)"
             case .notASocket(let path):
                 return "\(path) exists and is not a socket; refusing to replace it"
             case .directoryMissing(let path):
-                return "the directory of the socket \(path) does not exist (under systemd, RuntimeDirectory= creates it)"
+                return
+                    "the directory of the socket \(path) does not exist (under systemd, RuntimeDirectory= creates it)"
             case .system(let call, let path, let code):
                 return "\(call) \(path) failed: \(String(cString: strerror(code)))"
             case .notOurSocket(let path):
-                return "\(path) is no longer the socket this daemon bound (replaced by a link or another file); refusing to change its permissions"
+                return
+                    "\(path) is no longer the socket this daemon bound (replaced by a link or another file); refusing to change its permissions"
             case .locked(let path):
-                return "another webhook-tokend instance holds \(path).lock and serves (or is starting on) \(path); stop it, or set [socket] path"
+                return
+                    "another webhook-tokend instance holds \(path).lock and serves (or is starting on) \(path); stop it, or set [socket] path"
             }
         }
     }
@@ -109,7 +113,9 @@ public struct SocketFile: Sendable {
     /// The file is opened with `O_PATH | O_NOFOLLOW` and checked to be a socket owned by the
     /// daemon's user before anything is changed; ownership and mode are then set through that
     /// descriptor, so whatever the path is made to point to meanwhile is never touched.
-    public static func finishBinding(path: String, mode: UInt32, groupID: UInt32?, lock: SocketLock?) throws(Problem) -> SocketFile {
+    public static func finishBinding(path: String, mode: UInt32, groupID: UInt32?, lock: SocketLock?) throws(Problem)
+        -> SocketFile
+    {
         let fd = open(path, openPathOnly | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ELOOP { throw .notOurSocket(path: path) }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An exclusive lock on `<socket>.lock`, held for as long as the daemon serves the socket.
@@ -32,7 +32,8 @@ public final class SocketLock: Sendable {
             }
             // Is the file we locked still the one at the path? (The previous holder may have
             // removed it between our open and our flock.)
-            var locked = stat(), current = stat()
+            var locked = stat()
+            var current = stat()
             if fstat(fd, &locked) == 0, lstat(lockPath, &current) == 0, locked.st_dev == current.st_dev,
                 locked.st_ino == current.st_ino
             {

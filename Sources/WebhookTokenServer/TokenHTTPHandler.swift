@@ -163,7 +163,9 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     context: context, head: head, status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
                     body: ByteBuffer(string: serving.metricsText()))
             }
-            if query.utf8.containsBytes("format=text") || (Self.prefersText(head) && !query.utf8.containsBytes("format=json")) {
+            if query.utf8.containsBytes("format=text")
+                || (Self.prefersText(head) && !query.utf8.containsBytes("format=json"))
+            {
                 respond(
                     context: context, head: head, status: .ok, contentType: "text/plain; charset=utf-8",
                     body: ByteBuffer(string: serving.statusText()))
@@ -203,7 +205,9 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The profiles this peer may use, for a 404: never the names of the others.
     private func profileList(_ available: [String]) -> String {
         let usable = available.filter(permits(profile:))
-        return usable.isEmpty ? "no profile is open to uid \(peer.map { String($0.uid) } ?? "?")" : "profiles: \(usable.joined(separator: ", "))"
+        return usable.isEmpty
+            ? "no profile is open to uid \(peer.map { String($0.uid) } ?? "?")"
+            : "profiles: \(usable.joined(separator: ", "))"
     }
 
     private func refuse(context: ChannelHandlerContext, head: HTTPRequestHead) {
@@ -220,7 +224,8 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// `?after=FINGERPRINT&wait=SECONDS`: `nil` without `wait`; `seconds` `nil` when it is not a
     /// number from 0 to ``maximumWaitSeconds``.
     static func longPoll(_ query: Substring) -> (after: Substring, seconds: Int64?)? {
-        var after: Substring = "", wait: Substring?
+        var after: Substring = ""
+        var wait: Substring?
         for pair in query.split(separator: "&") {
             if pair.hasPrefix("after=") { after = pair.dropFirst(6) }
             if pair.hasPrefix("wait=") { wait = pair.dropFirst(5) }
@@ -311,12 +316,17 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         body: ByteBuffer, extraHeaders: [(String, String)] = [], close: Bool = false
     ) {
         let keepAlive = head.isKeepAlive && !close
-        observer.requestCompleted(route: route, status: Int(status.code), duration: requestStarted.map { $0.duration(to: .now) })
+        observer.requestCompleted(
+            route: route, status: Int(status.code), duration: requestStarted.map { $0.duration(to: .now) })
         if logger.logLevel <= .debug {
-            logger.debug("Request", metadata: [
-                "peer.uid": "\(peer.map { String($0.uid) } ?? "-")", "peer.pid": "\(peer.map { String($0.pid) } ?? "-")",
-                "http.method": "\(head.method)", "http.path": "\(Self.split(head.uri).path)", "http.status": "\(status.code)",
-            ])
+            logger.debug(
+                "Request",
+                metadata: [
+                    "peer.uid": "\(peer.map { String($0.uid) } ?? "-")",
+                    "peer.pid": "\(peer.map { String($0.pid) } ?? "-")",
+                    "http.method": "\(head.method)", "http.path": "\(Self.split(head.uri).path)",
+                    "http.status": "\(status.code)",
+                ])
         }
         var headers = Self.noStoreHeaders
         headers.reserveCapacity(5 + extraHeaders.count)
@@ -324,7 +334,9 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
         if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }

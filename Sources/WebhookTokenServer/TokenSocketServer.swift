@@ -49,7 +49,8 @@ public final class TokenSocketServer: Service {
         public var maximumHeadBytes: Int
 
         public init(
-            maximumConnections: Int = 4096, maximumConnectionsPerUser: Int = 1024, headerTimeout: Duration = .seconds(10),
+            maximumConnections: Int = 4096, maximumConnectionsPerUser: Int = 1024,
+            headerTimeout: Duration = .seconds(10),
             idleTimeout: Duration = .seconds(60), maximumHeadBytes: Int = 8192
         ) {
             self.maximumConnections = maximumConnections
@@ -60,7 +61,9 @@ public final class TokenSocketServer: Service {
         }
 
         var guardLimits: RequestHeadGuard.Limits {
-            .init(maximumHeadBytes: maximumHeadBytes, headerTimeout: Self.timeAmount(headerTimeout), idleTimeout: Self.timeAmount(idleTimeout))
+            .init(
+                maximumHeadBytes: maximumHeadBytes, headerTimeout: Self.timeAmount(headerTimeout),
+                idleTimeout: Self.timeAmount(idleTimeout))
         }
 
         static func timeAmount(_ duration: Duration) -> TimeAmount {
@@ -100,7 +103,8 @@ public final class TokenSocketServer: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
 
         let (channel, socketFile) = try await bind(listener, bootstrap: bootstrap)
-        return TokenSocketServer(serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
+        return TokenSocketServer(
+            serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
     }
 
     /// Binds a new socket file (with its lock, mode and group) or adopts a passed descriptor: the
@@ -162,6 +166,6 @@ public final class TokenSocketServer: Service {
 }
 
 #if canImport(Glibc)
-import Glibc
-private func unlinkQuietly(_ path: String) { unlink(path) }
+    import Glibc
+    private func unlinkQuietly(_ path: String) { unlink(path) }
 #endif

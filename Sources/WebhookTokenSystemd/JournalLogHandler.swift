@@ -2,7 +2,7 @@ import CSystemd
 public import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A swift-log handler writing native journal entries with `sd_journal_sendv`, so that fields such

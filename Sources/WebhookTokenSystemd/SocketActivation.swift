@@ -1,7 +1,7 @@
 import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// systemd socket activation: the listening socket passed in `LISTEN_FDS`.
@@ -17,7 +17,8 @@ public enum SocketActivation {
                 return "systemd passed \(count) sockets and none is bound to [socket] path; with [proxy] sockets, each "
                     + "ListenStream= must name the path of the token socket or of a proxy"
             case .notAUnixStreamListener(let fd):
-                return "the socket systemd passed (fd \(fd)) is not a listening Unix stream socket; use ListenStream=/path in the .socket unit"
+                return
+                    "the socket systemd passed (fd \(fd)) is not a listening Unix stream socket; use ListenStream=/path in the .socket unit"
             case .failed(let code):
                 return "reading the sockets passed by systemd failed: \(String(cString: strerror(code)))"
             }

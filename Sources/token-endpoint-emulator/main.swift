@@ -2,7 +2,7 @@ import ArgumentParser
 import TokenEndpointEmulator
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `token-endpoint-emulator`: the Identity Cloud token endpoint stand-in, as a process — for the
@@ -16,7 +16,8 @@ struct TokenEndpointEmulatorCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port).") var port = 0
     @Option(name: .customLong("client-id")) var clientID: String
-    @Option(name: .customLong("client-secret-file"), help: "File holding the accepted client secret.") var clientSecretFile: String
+    @Option(name: .customLong("client-secret-file"), help: "File holding the accepted client secret.")
+    var clientSecretFile: String
     @Option(name: .customLong("expires-in"), help: "expires_in of issued tokens, seconds.") var expiresIn = 3600
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain for HTTPS.") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
@@ -29,7 +30,8 @@ struct TokenEndpointEmulatorCommand: AsyncParsableCommand {
         let secret = line.hasSuffix("\n") ? String(line.dropLast()) : line
         var tls: (certificateChainFile: String, privateKeyFile: String)?
         if let tlsCertificate, let tlsKey { tls = (tlsCertificate, tlsKey) }
-        let emulator = TokenEndpointEmulator(options: .init(clientID: clientID, clientSecret: secret, expiresIn: expiresIn, tls: tls))
+        let emulator = TokenEndpointEmulator(
+            options: .init(clientID: clientID, clientSecret: secret, expiresIn: expiresIn, tls: tls))
         let bound = try await emulator.start(host: host, port: port)
         print("listening on \(host):\(bound)")
         fflush(nil)

@@ -150,7 +150,8 @@ struct ClientCommand: Equatable {
         let chosenProfile = profile ?? environmentProfile.flatMap { $0.isEmpty ? nil : $0 }
         if let chosenProfile, !isProfileName(chosenProfile) {
             let source = profile != nil ? "--profile" : profileEnvironmentVariable
-            throw .usage("the profile name from \(source) must be lower-case letters, digits and dashes, not '\(chosenProfile)'")
+            throw .usage(
+                "the profile name from \(source) must be lower-case letters, digits and dashes, not '\(chosenProfile)'")
         }
         return ClientCommand(
             action: chosenAction,

@@ -13,7 +13,8 @@ struct ClientRunner {
         case .version:
             return Array("webhook-token \(ClientCommand.version)\n".utf8)
         case .token:
-            return try fetch(method: "GET", path: SocketProtocol.tokenPath(profile: command.profile), plainQuery: "format=raw")
+            return try fetch(
+                method: "GET", path: SocketProtocol.tokenPath(profile: command.profile), plainQuery: "format=raw")
         case .refresh:
             return try fetch(
                 method: "POST", path: SocketProtocol.refreshPath(profile: command.profile), plainQuery: "format=raw")
@@ -62,12 +63,13 @@ struct ClientRunner {
         var delay = 0.5
         while true {
             let query = fingerprint.map { "\(form)&after=\($0)&wait=\(Self.watchWaitSeconds)" } ?? form
-            let timeout = fingerprint == nil ? command.timeoutSeconds : Double(Self.watchWaitSeconds) + command.timeoutSeconds
+            let timeout =
+                fingerprint == nil ? command.timeoutSeconds : Double(Self.watchWaitSeconds) + command.timeoutSeconds
             let client = UnixSocketHTTPClient(socketPath: command.socketPath, timeoutSeconds: timeout)
             let response: HTTPResponse
             do {
                 response = try client.perform(method: "GET", target: "\(path)?\(query)")
-            } catch where error.exitCode == .unavailable {
+            } catch  where error.exitCode == .unavailable {
                 Self.pause(&delay)
                 continue
             }
@@ -85,7 +87,8 @@ struct ClientRunner {
                 }
                 if let error = StandardStream.writeAll(line, to: STDOUT_FILENO) {
                     if error == EPIPE { return }
-                    throw ClientFailure(.ioError, "cannot write to standard output: \(String(cString: strerror(error)))")
+                    throw ClientFailure(
+                        .ioError, "cannot write to standard output: \(String(cString: strerror(error)))")
                 }
             case 503:
                 Self.pause(&delay)

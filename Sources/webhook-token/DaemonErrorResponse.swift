@@ -44,7 +44,8 @@ struct DaemonErrorResponse {
                     + "(retry\(retry); see webhook-token status)")
         case (404, .unknownProfile), (404, .profileRequired):
             return ClientFailure(
-                .usage, "the token daemon has no such profile\(explanation) (use --profile NAME or $WEBHOOK_TOKEN_PROFILE)")
+                .usage,
+                "the token daemon has no such profile\(explanation) (use --profile NAME or $WEBHOOK_TOKEN_PROFILE)")
         case (403, _):
             return ClientFailure(
                 .permissionDenied,

@@ -14,7 +14,7 @@ do {
     quiet = command.quiet
     let output = try ClientRunner(command: command).run()
     exitCode = StandardOutputWriter.write(output)
-} catch where quiet {
+} catch  where quiet {
     exitCode = error.exitCode
 } catch {
     StandardStream.reportError(error.message)

@@ -18,7 +18,9 @@ struct WebhookTokend: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The configuration file.", valueName: "path"))
     var config: String = Configuration.defaultPath
 
-    @Flag(name: .customLong("check-config"), help: "Validate the configuration, print it with secrets redacted, and exit.")
+    @Flag(
+        name: .customLong("check-config"), help: "Validate the configuration, print it with secrets redacted, and exit."
+    )
     var checkConfig = false
 
     @Flag(name: .long, help: "Self-contained demo: an emulated token endpoint and a socket in a temporary directory.")
@@ -27,10 +29,14 @@ struct WebhookTokend: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve on this socket instead of [socket] path.", valueName: "path"))
     var socket: String?
 
-    @Option(name: .customLong("dev-token-lifetime"), help: ArgumentHelp("Lifetime of dev-mode tokens, in seconds.", valueName: "seconds"))
+    @Option(
+        name: .customLong("dev-token-lifetime"),
+        help: ArgumentHelp("Lifetime of dev-mode tokens, in seconds.", valueName: "seconds"))
     var devTokenLifetime: Int = 30
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String?
 
     @Option(
@@ -40,7 +46,8 @@ struct WebhookTokend: ParsableCommand {
 
     @Option(
         name: .customLong("print-reference"),
-        help: ArgumentHelp("Print the reference of the configuration keys or the socket routes, as Markdown.", visibility: .hidden))
+        help: ArgumentHelp(
+            "Print the reference of the configuration keys or the socket routes, as Markdown.", visibility: .hidden))
     var printReference: Reference?
 
     enum Reference: String, ExpressibleByArgument {
@@ -58,7 +65,8 @@ struct WebhookTokend: ParsableCommand {
         if devTokenLifetime < 1 { throw ValidationError("--dev-token-lifetime must be at least 1") }
         if let names = devProfileNames {
             guard dev else { throw ValidationError("--dev-profiles needs --dev") }
-            guard !names.isEmpty, names.allSatisfy(Configuration.Profile.isValidName), Set(names).count == names.count else {
+            guard !names.isEmpty, names.allSatisfy(Configuration.Profile.isValidName), Set(names).count == names.count
+            else {
                 throw ValidationError("--dev-profiles needs distinct names of lower-case letters, digits and dashes")
             }
         }
@@ -80,10 +88,11 @@ struct WebhookTokend: ParsableCommand {
         case .routes?: return print(SocketRoute.referenceMarkdown(), terminator: "")
         case nil: break
         }
-        let status = DaemonProcess.run(DaemonOptions(
-            configurationPath: config, checkConfiguration: checkConfig, developmentMode: dev, socketPath: socket,
-            developmentTokenLifetime: devTokenLifetime, logLevel: logLevel,
-            developmentProfiles: devProfileNames ?? [Configuration.Profile.defaultName]))
+        let status = DaemonProcess.run(
+            DaemonOptions(
+                configurationPath: config, checkConfiguration: checkConfig, developmentMode: dev, socketPath: socket,
+                developmentTokenLifetime: devTokenLifetime, logLevel: logLevel,
+                developmentProfiles: devProfileNames ?? [Configuration.Profile.defaultName]))
         if status != 0 { throw ExitCode(status) }
     }
 }

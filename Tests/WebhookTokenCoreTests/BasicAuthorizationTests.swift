@@ -5,14 +5,16 @@ import WebhookTokenCore
 @Suite struct BasicAuthorizationTests {
     // Fully hand-computed vectors, checked with `printf '%s' 'my-client:s3cr%2B%2F%3D' | base64`.
     @Test func encodesPlusSlashAndEqualsBeforeBase64() {
-        #expect(TokenRequest.basicAuthorization(clientID: "my-client", secret: ClientSecret("s3cr+/="))
-            == "Basic bXktY2xpZW50OnMzY3IlMkIlMkYlM0Q=")
+        #expect(
+            TokenRequest.basicAuthorization(clientID: "my-client", secret: ClientSecret("s3cr+/="))
+                == "Basic bXktY2xpZW50OnMzY3IlMkIlMkYlM0Q=")
     }
 
     // `printf '%s' 'client%3A1:p%C3%A9+x%26y' | base64`
     @Test func encodesColonInTheClientIDAndSpaceAndNonASCIIInTheSecret() {
-        #expect(TokenRequest.basicAuthorization(clientID: "client:1", secret: ClientSecret("pé x&y"))
-            == "Basic Y2xpZW50JTNBMTpwJUMzJUE5K3glMjZ5")
+        #expect(
+            TokenRequest.basicAuthorization(clientID: "client:1", secret: ClientSecret("pé x&y"))
+                == "Basic Y2xpZW50JTNBMTpwJUMzJUE5K3glMjZ5")
     }
 
     /// Secrets and their form-urlencoding per the WHATWG URL standard (§5.2): everything but
@@ -43,7 +45,8 @@ import WebhookTokenCore
     }
 
     @Test func requestBodyAsksForClientCredentialsWithTheFormEncodedScope() throws {
-        let endpoint = Configuration.Endpoint(tokenURL: try TokenURL(parsing: "https://v1.api.us.janrain.com/abc-123/login/token"))
+        let endpoint = Configuration.Endpoint(
+            tokenURL: try TokenURL(parsing: "https://v1.api.us.janrain.com/abc-123/login/token"))
         let request = TokenRequest(endpoint: endpoint, clientID: "client-1", secret: ClientSecret("hunter2"))
         // WHATWG keeps `*` as is; `:` and `/` are percent-encoded.
         #expect(request.body == "grant_type=client_credentials&scope=*%3Awebhooks%2F**")

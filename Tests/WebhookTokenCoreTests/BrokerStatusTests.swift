@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Testing
 import WebhookTokenCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 private let tokenURL = "https://v1.api.us.janrain.com/abc-123/login/token"
 private let secretToken = "eyJhbGciOi.SECRET-token_value"
@@ -58,7 +59,9 @@ private func validMachine() -> Machine {
 
 @Suite struct BrokerStatusTests {
     @Test func validTokenSummaryGivesExpiryAndNextRenewal() {
-        #expect(status(validMachine(), at: .origin).summary() == "token valid until 10:42:07 UTC, next renewal 10:27:07 UTC")
+        #expect(
+            status(validMachine(), at: .origin).summary() == "token valid until 10:42:07 UTC, next renewal 10:27:07 UTC"
+        )
     }
 
     @Test func jsonNeverContainsTheAccessToken() throws {
@@ -106,9 +109,10 @@ private func validMachine() -> Machine {
     @Test func startingWithAFailureSaysWhatFailedAndWhenItRetries() throws {
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
-        let unavailable = try #require(TokenResponse.interpret(
-            status: 503, contentType: "text/html", retryAfter: "8", body: [], requestedScope: "*:webhooks/**"
-        ).failure)
+        let unavailable = try #require(
+            TokenResponse.interpret(
+                status: 503, contentType: "text/html", retryAfter: "8", body: [], requestedScope: "*:webhooks/**"
+            ).failure)
         _ = machine.fetchFailed(unavailable, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5)
         let status = status(machine, at: .origin)
         #expect(status.state == .starting)
@@ -128,8 +132,10 @@ private func validMachine() -> Machine {
         _ = machine.deadlineReached(now: .at(2700))
         #expect(status(machine, at: .at(2700)).summary() == "token valid until 10:42:07 UTC, renewing now")
         _ = machine.fetchFailed(connectionRefused, now: .at(2700), epochSeconds: epoch(at: .at(2700)), unitRandom: 0.5)
-        #expect(status(machine, at: .at(2700)).summary()
-            == "token valid until 10:42:07 UTC; renewal failing: endpoint unreachable (connection refused), retrying in 1 s")
+        #expect(
+            status(machine, at: .at(2700)).summary()
+                == "token valid until 10:42:07 UTC; renewal failing: endpoint unreachable (connection refused), retrying in 1 s"
+        )
     }
 
     @Test func expiredTokenSummarySaysWhenItExpiredAndWhy() {
@@ -139,7 +145,8 @@ private func validMachine() -> Machine {
         // The endpoint is down; retries back off to once a minute, until well past the serving threshold.
         while true {
             #expect(action == .fetch)
-            action = machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5).next
+            action =
+                machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5).next
             if now >= .at(3540) { break }
             // Wake-ups until the next fetch (one of them reports the expiry).
             while case .wait(let until) = action {
@@ -149,31 +156,41 @@ private func validMachine() -> Machine {
         }
         let status = status(machine, at: now)
         #expect(status.state == .expired)
-        #expect(status.summary() == "token expired 10:42:07 UTC; endpoint unreachable (connection refused), retrying in 1 min")
+        #expect(
+            status.summary()
+                == "token expired 10:42:07 UTC; endpoint unreachable (connection refused), retrying in 1 min")
     }
 
     @Test func failedSummaryGivesTheEndpointsErrorAndTheRemedy() {
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
         _ = machine.fetchFailed(invalidClient, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5)
-        #expect(status(machine, at: .origin).summary()
-            == "no valid token: endpoint answered 401 (invalid_client: Client authentication failed); check client_id and the client secret, retrying in 1 s")
+        #expect(
+            status(machine, at: .origin).summary()
+                == "no valid token: endpoint answered 401 (invalid_client: Client authentication failed); check client_id and the client secret, retrying in 1 s"
+        )
         _ = machine.deadlineReached(now: .at(1))
-        #expect(status(machine, at: .at(1)).summary()
-            == "no valid token: endpoint answered 401 (invalid_client: Client authentication failed); check client_id and the client secret, retrying now")
+        #expect(
+            status(machine, at: .at(1)).summary()
+                == "no valid token: endpoint answered 401 (invalid_client: Client authentication failed); check client_id and the client secret, retrying now"
+        )
     }
 
     @Test func jsonEscapesTheFailureDetail() throws {
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
-        let odd = FetchFailure(kind: .tls, severity: .transient, detail: "TLS handshake failed: \"bad\\cert\"\n\tline two")
+        let odd = FetchFailure(
+            kind: .tls, severity: .transient, detail: "TLS handshake failed: \"bad\\cert\"\n\tline two")
         _ = machine.fetchFailed(odd, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5)
         let fields = try decoded(status(machine, at: .origin).json())
         #expect(fields.lastError?.detail == "TLS handshake failed: \"bad\\cert\"\n\tline two")
         #expect(fields.lastError?.code == "tls_error")
     }
 
-    @Test(arguments: [(Int64(0), "0 s"), (45, "45 s"), (60, "1 min"), (200, "3 min 20 s"), (3600, "1 h"), (3900, "1 h 5 min"), (7260, "2 h 1 min")])
+    @Test(arguments: [
+        (Int64(0), "0 s"), (45, "45 s"), (60, "1 min"), (200, "3 min 20 s"), (3600, "1 h"), (3900, "1 h 5 min"),
+        (7260, "2 h 1 min"),
+    ])
     func humanDurationsReadNaturally(seconds: Int64, text: String) {
         #expect(BrokerStatus.humanDuration(seconds) == text)
     }

@@ -29,7 +29,10 @@ enum Fuzz {
         switch Int.random(in: 0..<10, using: &rng) {
         case 0..<6: return Unicode.Scalar(UInt8.random(in: 0...0x7F, using: &rng))
         case 6: return Unicode.Scalar(UInt8.random(in: 0x80...0xFF, using: &rng))
-        case 7: return pick(["\u{0}", "\u{85}", "\u{2028}", "\u{202E}", "\u{FEFF}", "\u{FFFD}", "\u{301}", "\u{1F986}", "İ", "K"], &rng)
+        case 7:
+            return pick(
+                ["\u{0}", "\u{85}", "\u{2028}", "\u{202E}", "\u{FEFF}", "\u{FFFD}", "\u{301}", "\u{1F986}", "İ", "K"],
+                &rng)
         default:
             while true {
                 if let scalar = Unicode.Scalar(UInt32.random(in: 0...0x10FFFF, using: &rng)) { return scalar }
@@ -48,7 +51,9 @@ enum Fuzz {
 
 private let tableNames = ConfigurationParser.schema.keys.sorted()
 private let allKeys = ConfigurationParser.schema.values.flatMap { $0 }
-private let unknownKeys = ["tokenurl", "scpoe", "x", "\"quoted key\"", "endpoint.token_url", "a.b.c", "ｔｏｋｅｎ", "mode ", "level\t"]
+private let unknownKeys = [
+    "tokenurl", "scpoe", "x", "\"quoted key\"", "endpoint.token_url", "a.b.c", "ｔｏｋｅｎ", "mode ", "level\t",
+]
 
 /// Values for any key: valid and invalid, of every TOML type.
 private let valueFragments: [String] = [
@@ -88,25 +93,41 @@ private let fragmentSoup = Generator<String, Shrink.None<String>> { rng in
 private let structuredDocument = Generator<String, Shrink.None<String>> { rng in
     var text = ""
     let required: [(String, [String])] = [
-        ("endpoint", [
-            Fuzz.chance(0.7, &rng)
-                ? "token_url = " + Fuzz.pick([#""https://v1.api.us.janrain.com/abc-123/login/token""#, #""http://localhost:8080/t""#, #""http://[::1]/""#, #""https://idp.example.com:8443/oauth2/token?x=1""#], &rng)
-                : "base_url = \"https://v1.api.us.janrain.com/\"\ncustomer_id = \"abc-123\"",
-        ]),
-        ("credentials", [
-            "client_id = " + Fuzz.pick([#""client-1""#, #""ü""#, #""with \"quote\" and \\""#, #""tab\tin""#, #""\u007F""#], &rng),
-        ]),
+        (
+            "endpoint",
+            [
+                Fuzz.chance(0.7, &rng)
+                    ? "token_url = "
+                        + Fuzz.pick(
+                            [
+                                #""https://v1.api.us.janrain.com/abc-123/login/token""#, #""http://localhost:8080/t""#,
+                                #""http://[::1]/""#, #""https://idp.example.com:8443/oauth2/token?x=1""#,
+                            ], &rng)
+                    : "base_url = \"https://v1.api.us.janrain.com/\"\ncustomer_id = \"abc-123\""
+            ]
+        ),
+        (
+            "credentials",
+            [
+                "client_id = "
+                    + Fuzz.pick(
+                        [#""client-1""#, #""ü""#, #""with \"quote\" and \\""#, #""tab\tin""#, #""\u007F""#], &rng)
+            ]
+        ),
     ]
     for (table, lines) in required {
         text += "[\(table)]\n" + lines.joined(separator: "\n") + "\n"
-        for key in ConfigurationParser.schema[table] ?? [] where Fuzz.chance(0.3, &rng) && !text.contains("\n\(key) =") {
-            text += "\(key) = \(Fuzz.pick(Fuzz.chance(0.9, &rng) ? validValues[key] ?? valueFragments : valueFragments, &rng))\n"
+        for key in ConfigurationParser.schema[table] ?? [] where Fuzz.chance(0.3, &rng) && !text.contains("\n\(key) =")
+        {
+            text +=
+                "\(key) = \(Fuzz.pick(Fuzz.chance(0.9, &rng) ? validValues[key] ?? valueFragments : valueFragments, &rng))\n"
         }
     }
     for table in ["socket", "renewal", "access", "logging"] where Fuzz.chance(0.7, &rng) {
         text += "\n[\(table)]\n"
         for key in ConfigurationParser.schema[table] ?? [] where Fuzz.chance(0.4, &rng) {
-            text += "\(key) = \(Fuzz.pick(Fuzz.chance(0.95, &rng) ? validValues[key] ?? valueFragments : valueFragments, &rng))\n"
+            text +=
+                "\(key) = \(Fuzz.pick(Fuzz.chance(0.95, &rng) ? validValues[key] ?? valueFragments : valueFragments, &rng))\n"
         }
     }
     if Fuzz.chance(0.1, &rng) { text += "\(Fuzz.pick(unknownKeys, &rng)) = 1\n" }
@@ -120,7 +141,9 @@ private let validValues: [String: [String]] = [
     "timeout": [#""15s""#, #""2.5ms""#, #""0.0004s""#, #""1.0000001s""#, #""1m0.5s""#],
     "client_secret_file": [#""/etc/webhook-tokend/client-secret""#],
     "client_secret": [#""s3cret""#],
-    "path": [#""/run/webhook-tokend/token.sock""#, #""/tmp/ü.sock""#, "\"/" + String(repeating: "p", count: 107) + "\""],
+    "path": [
+        #""/run/webhook-tokend/token.sock""#, #""/tmp/ü.sock""#, "\"/" + String(repeating: "p", count: 107) + "\"",
+    ],
     "mode": [#""0660""#, #""0600""#, #""660""#, #""0777""#, #""000""#, #""007""#, #""0007""#, #""0000""#, #""0040""#],
     "group": [#""webhook""#, "0", "1000", #""""#],
     "max_connections": ["1", "1024", "100000"],
@@ -308,9 +331,11 @@ private func checkRoundTrip(_ configuration: Configuration) {
             fullConfiguration.split(separator: "\n", omittingEmptySubsequences: false).map { line in
                 var line = String(line)
                 if Fuzz.chance(0.3, &rng) {
-                    let comment = String(String.UnicodeScalarView(Fuzz.string(length: 0...20, &rng).unicodeScalars.filter {
-                        ($0.value >= 0x20 && $0.value != 0x7F) || $0 == "\t"
-                    }))
+                    let comment = String(
+                        String.UnicodeScalarView(
+                            Fuzz.string(length: 0...20, &rng).unicodeScalars.filter {
+                                ($0.value >= 0x20 && $0.value != 0x7F) || $0 == "\t"
+                            }))
                     line += (line.isEmpty ? "" : " ") + "#" + comment
                 }
                 if Fuzz.chance(0.1, &rng) { line = "\t \n" + line }

@@ -11,7 +11,9 @@ private func problems(_ text: String, sourceLocation: SourceLocation = #_sourceL
 private func issues(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [ConfigurationError.Issue] {
     do {
         let configuration = try ConfigurationParser.parse(text, file: configFile)
-        Issue.record("expected the configuration to be refused, but it parsed as \(configuration)", sourceLocation: sourceLocation)
+        Issue.record(
+            "expected the configuration to be refused, but it parsed as \(configuration)",
+            sourceLocation: sourceLocation)
         return []
     } catch {
         return error.issues
@@ -39,7 +41,8 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
     // MARK: - Errors
 
     @Test func syntaxErrorNamesFileAndLine() {
-        let found = issues("""
+        let found = issues(
+            """
             [endpoint]
             token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
             scope = "unterminated
@@ -51,81 +54,106 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
         #expect(issue?.line == 3)
         #expect(issue?.key == nil)
         #expect(issue?.description.hasPrefix("\(configFile):3: not valid TOML: ") == true)
-        if case .syntax? = issue?.problem {} else { Issue.record("expected a syntax problem, got \(String(describing: issue))") }
+        if case .syntax? = issue?.problem {
+        } else {
+            Issue.record("expected a syntax problem, got \(String(describing: issue))")
+        }
     }
 
     @Test func unknownKeySuggestsTheClosestKnownKey() {
-        #expect(problems("""
-            [endpoint]
-            token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
-            scpoe = "*:webhooks/**"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
+                scpoe = "*:webhooks/**"
 
-            [credentials]
-            client_id = "client-1"
-            """) == [#"\#(configFile):3: endpoint.scpoe: unknown key; did you mean "scope"?"#])
+                [credentials]
+                client_id = "client-1"
+                """) == [#"\#(configFile):3: endpoint.scpoe: unknown key; did you mean "scope"?"#])
     }
 
     @Test func unknownKeyFarFromAnyKnownKeyListsTheKnownKeys() {
-        #expect(problems(minimal + """
-            [socket]
-            colour = "blue"
-            """) == ["\(configFile):8: socket.colour: unknown key; expected one of path, mode, group, max_connections, max_connections_per_user, header_timeout, idle_timeout"])
+        #expect(
+            problems(
+                minimal + """
+                    [socket]
+                    colour = "blue"
+                    """) == [
+                    "\(configFile):8: socket.colour: unknown key; expected one of path, mode, group, max_connections, max_connections_per_user, header_timeout, idle_timeout"
+                ])
     }
 
     @Test func unknownTableSuggestsTheClosestKnownTable() {
-        #expect(problems(minimal + """
-            [loging]
-            level = "debug"
-            """) == [#"\#(configFile):7: loging: unknown key; did you mean "logging"?"#])
+        #expect(
+            problems(
+                minimal + """
+                    [loging]
+                    level = "debug"
+                    """) == [#"\#(configFile):7: loging: unknown key; did you mean "logging"?"#])
     }
 
     @Test func unknownTableFarFromAnyKnownTableListsTheTables() {
-        #expect(problems(minimal + """
-            [metrics]
-            port = 9100
-            """) == ["\(configFile):7: metrics: unknown key; expected one of [access], [credentials], [endpoint], [hook], [logging], [profiles], [proxy], [renewal], [sink], [socket]"])
+        #expect(
+            problems(
+                minimal + """
+                    [metrics]
+                    port = 9100
+                    """) == [
+                    "\(configFile):7: metrics: unknown key; expected one of [access], [credentials], [endpoint], [hook], [logging], [profiles], [proxy], [renewal], [sink], [socket]"
+                ])
     }
 
     @Test func valueOfTheWrongTypeNamesWhatWasFoundAndExpected() {
-        #expect(problems("""
-            [endpoint]
-            token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
-            timeout = 30
+        #expect(
+            problems(
+                """
+                [endpoint]
+                token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
+                timeout = 30
 
-            [credentials]
-            client_id = 42
-            """) == [
-            "\(configFile):3: endpoint.timeout: found an integer, expected \(durationExpectation)",
-            "\(configFile):6: credentials.client_id: found an integer, expected a string",
-        ])
+                [credentials]
+                client_id = 42
+                """) == [
+                    "\(configFile):3: endpoint.timeout: found an integer, expected \(durationExpectation)",
+                    "\(configFile):6: credentials.client_id: found an integer, expected a string",
+                ])
     }
 
     @Test func tableGivenAsAValueIsTheWrongType() {
-        #expect(problems(#"logging = "debug""# + "\n" + minimal)
-            == ["\(configFile):1: logging: found a string, expected a table ([logging])"])
+        #expect(
+            problems(#"logging = "debug""# + "\n" + minimal)
+                == ["\(configFile):1: logging: found a string, expected a table ([logging])"])
     }
 
     @Test(arguments: ["30", "5 m", "1h30", "-5s", "ten seconds", "", "99999999999999999999h"])
     func malformedDurationIsRefusedWithTheExpectedSyntax(duration: String) {
-        #expect(problems("""
-            [endpoint]
-            token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
-            timeout = "\(duration)"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
+                timeout = "\(duration)"
 
-            [credentials]
-            client_id = "client-1"
-            """) == [#"\#(configFile):3: endpoint.timeout: found "\#(duration)", expected \#(durationExpectation)"#])
+                [credentials]
+                client_id = "client-1"
+                """) == [#"\#(configFile):3: endpoint.timeout: found "\#(duration)", expected \#(durationExpectation)"#]
+        )
     }
 
     @Test(arguments: [
         ("ftp://example.com/token", #"the scheme "ftp" is not supported; use https (or http for a loopback host)"#),
         ("example.com/token", #"an absolute URL such as "https://v1.api.us.janrain.com""#),
-        ("https://user:pw@example.com/token", "the URL must not carry user information; put the client id in [credentials]"),
+        (
+            "https://user:pw@example.com/token",
+            "the URL must not carry user information; put the client id in [credentials]"
+        ),
         ("https://example.com:99999/token", #"the port "99999" is not a number from 1 to 65535"#),
         ("https://example.com/token#part", "the URL must not have a #fragment"),
     ])
     func malformedTokenURLIsRefusedWithTheReason(url: String, reason: String) {
-        let messages = problems("""
+        let messages = problems(
+            """
             [endpoint]
             token_url = "\(url)"
 
@@ -138,7 +166,8 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
     }
 
     @Test func plainHTTPToANonLoopbackHostIsRefused() {
-        let messages = problems("""
+        let messages = problems(
+            """
             [endpoint]
             token_url = "http://v1.api.us.janrain.com/abc-123/login/token"
 
@@ -146,12 +175,19 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             client_id = "client-1"
             """)
         #expect(messages.count == 1)
-        #expect(messages.first?.hasPrefix(#"\#(configFile):2: endpoint.token_url: found "http://v1.api.us.janrain.com/abc-123/login/token": plain http is refused for the non-loopback host "v1.api.us.janrain.com""#) == true)
+        #expect(
+            messages.first?.hasPrefix(
+                #"\#(configFile):2: endpoint.token_url: found "http://v1.api.us.janrain.com/abc-123/login/token": plain http is refused for the non-loopback host "v1.api.us.janrain.com""#
+            ) == true)
     }
 
-    @Test(arguments: ["http://127.0.0.1:8080/token", "http://localhost/token", "http://[::1]:8080/token", "http://127.0.0.2/oauth/token"])
+    @Test(arguments: [
+        "http://127.0.0.1:8080/token", "http://localhost/token", "http://[::1]:8080/token",
+        "http://127.0.0.2/oauth/token",
+    ])
     func plainHTTPToALoopbackHostIsAllowed(url: String) throws {
-        let configuration = try parsed("""
+        let configuration = try parsed(
+            """
             [endpoint]
             token_url = "\(url)"
 
@@ -164,42 +200,56 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
 
     @Test(arguments: ["660x", "1777", "0", "06600", "rw-rw----"])
     func malformedSocketModeIsRefused(mode: String) {
-        #expect(problems(minimal + """
-            [socket]
-            mode = "\(mode)"
-            """) == [#"\#(configFile):8: socket.mode: found "\#(mode)", expected an octal permission string such as "0660""#])
+        #expect(
+            problems(
+                minimal + """
+                    [socket]
+                    mode = "\(mode)"
+                    """) == [
+                    #"\#(configFile):8: socket.mode: found "\#(mode)", expected an octal permission string such as "0660""#
+                ])
     }
 
     @Test func socketModeAsAnIntegerIsTheWrongType() {
         // `mode = 660` would be decimal 660 = 0o1224: an integer is refused rather than misread.
-        #expect(problems(minimal + """
-            [socket]
-            mode = 660
-            """) == [#"\#(configFile):8: socket.mode: found an integer, expected an octal permission string such as "0660""#])
+        #expect(
+            problems(
+                minimal + """
+                    [socket]
+                    mode = 660
+                    """) == [
+                    #"\#(configFile):8: socket.mode: found an integer, expected an octal permission string such as "0660""#
+                ])
     }
 
     @Test(arguments: [("0660", 0o660 as UInt32), ("660", 0o660), ("0600", 0o600), ("0777", 0o777), ("0640", 0o640)])
     func socketModeIsReadAsOctal(mode: String, expected: UInt32) throws {
-        let configuration = try parsed(minimal + """
-            [socket]
-            mode = "\(mode)"
-            """)
+        let configuration = try parsed(
+            minimal + """
+                [socket]
+                mode = "\(mode)"
+                """)
         #expect(configuration.socket.mode == expected)
     }
 
     @Test func tokenURLTogetherWithBaseURLIsAConflict() {
-        #expect(problems("""
-            [endpoint]
-            base_url = "https://v1.api.us.janrain.com"
-            token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                base_url = "https://v1.api.us.janrain.com"
+                token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
 
-            [credentials]
-            client_id = "client-1"
-            """) == ["\(configFile):3: endpoint.token_url: token_url is given together with base_url; give either token_url alone (any OAuth 2.0 token endpoint) or base_url with customer_id (Identity Cloud)"])
+                [credentials]
+                client_id = "client-1"
+                """) == [
+                    "\(configFile):3: endpoint.token_url: token_url is given together with base_url; give either token_url alone (any OAuth 2.0 token endpoint) or base_url with customer_id (Identity Cloud)"
+                ])
     }
 
     @Test func tokenURLTogetherWithBaseURLAndCustomerIDNamesBoth() {
-        let messages = problems("""
+        let messages = problems(
+            """
             [endpoint]
             token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
             base_url = "https://v1.api.us.janrain.com"
@@ -209,60 +259,83 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             client_id = "client-1"
             """)
         #expect(messages.count == 1)
-        #expect(messages.first?.hasPrefix("\(configFile):2: endpoint.token_url: token_url is given together with base_url and customer_id;") == true)
+        #expect(
+            messages.first?.hasPrefix(
+                "\(configFile):2: endpoint.token_url: token_url is given together with base_url and customer_id;")
+                == true)
     }
 
     @Test func baseURLWithoutCustomerIDIsMissingTheCustomerID() {
-        #expect(problems("""
-            [endpoint]
-            base_url = "https://v1.api.us.janrain.com"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                base_url = "https://v1.api.us.janrain.com"
 
-            [credentials]
-            client_id = "client-1"
-            """) == ["\(configFile): endpoint.customer_id: missing: customer_id, to go with base_url"])
+                [credentials]
+                client_id = "client-1"
+                """) == ["\(configFile): endpoint.customer_id: missing: customer_id, to go with base_url"])
     }
 
     @Test func customerIDWithoutBaseURLIsMissingTheBaseURL() {
-        #expect(problems("""
-            [endpoint]
-            customer_id = "abc-123"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                customer_id = "abc-123"
 
-            [credentials]
-            client_id = "client-1"
-            """) == [#"\#(configFile): endpoint.base_url: missing: base_url, such as "https://v1.api.us.janrain.com", to go with customer_id"#])
+                [credentials]
+                client_id = "client-1"
+                """) == [
+                    #"\#(configFile): endpoint.base_url: missing: base_url, such as "https://v1.api.us.janrain.com", to go with customer_id"#
+                ])
     }
 
     @Test func endpointWithoutAnyURLIsMissingTheTokenURL() {
-        #expect(problems("""
-            [endpoint]
-            scope = "*:webhooks/**"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                scope = "*:webhooks/**"
 
-            [credentials]
-            client_id = "client-1"
-            """) == ["\(configFile): endpoint.token_url: missing: token_url, or base_url with customer_id: where to ask for tokens"])
+                [credentials]
+                client_id = "client-1"
+                """) == [
+                    "\(configFile): endpoint.token_url: missing: token_url, or base_url with customer_id: where to ask for tokens"
+                ])
     }
 
     @Test func bothSecretSourcesAreAConflict() {
-        #expect(problems(minimal + """
-            client_secret = "hunter2"
-            """) == ["\(configFile):7: credentials.client_secret: client_secret and client_secret_file are both given; exactly one secret source must be used"])
+        #expect(
+            problems(
+                minimal + """
+                    client_secret = "hunter2"
+                    """) == [
+                    "\(configFile):7: credentials.client_secret: client_secret and client_secret_file are both given; exactly one secret source must be used"
+                ])
     }
 
     @Test func missingClientIDIsReported() {
-        #expect(problems("""
-            [endpoint]
-            token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
 
-            [credentials]
-            client_secret_file = "/etc/webhook-tokend/client-secret"
-            """) == ["\(configFile): credentials.client_id: missing: client_id, the configuration client's id"])
+                [credentials]
+                client_secret_file = "/etc/webhook-tokend/client-secret"
+                """) == ["\(configFile): credentials.client_id: missing: client_id, the configuration client's id"])
     }
 
     @Test func missingEndpointTableIsReported() {
-        #expect(problems("""
-            [credentials]
-            client_id = "client-1"
-            """) == ["\(configFile): endpoint: missing: the [endpoint] table with token_url, or base_url and customer_id"])
+        #expect(
+            problems(
+                """
+                [credentials]
+                client_id = "client-1"
+                """) == [
+                    "\(configFile): endpoint: missing: the [endpoint] table with token_url, or base_url and customer_id"
+                ])
     }
 
     @Test func severalProblemsAreReportedTogether() throws {
@@ -280,7 +353,9 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             [renewal]
             retry_max = "a minute"
             """
-        let error = try #require(throws: ConfigurationError.self) { try ConfigurationParser.parse(text, file: configFile) }
+        let error = try #require(throws: ConfigurationError.self) {
+            try ConfigurationParser.parse(text, file: configFile)
+        }
         #expect(error.issues.map(\.key) == ["endpoint.timout", "socket.mode", "renewal.retry_max"])
         #expect(error.issues.map(\.line) == [3, 9, 12])
         let lines = error.description.split(separator: "\n")
@@ -289,40 +364,54 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
     }
 
     @Test func lineNumbersAreFoundInAFileWithCRLFLineEnds() {
-        let text = minimal.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n") + """
-            [socket]\r
-            mode = "66"
-            """
-        #expect(problems(text) == [#"\#(configFile):8: socket.mode: found "66", expected an octal permission string such as "0660""#])
+        let text =
+            minimal.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n") + """
+                [socket]\r
+                mode = "66"
+                """
+        #expect(
+            problems(text) == [
+                #"\#(configFile):8: socket.mode: found "66", expected an octal permission string such as "0660""#
+            ])
     }
 
     @Test func secretFileMustBeAnAbsolutePath() {
-        #expect(problems("""
-            [endpoint]
-            token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
 
-            [credentials]
-            client_id = "client-1"
-            client_secret_file = "client-secret"
-            """) == [#"\#(configFile):6: credentials.client_secret_file: found "client-secret", expected an absolute path"#])
+                [credentials]
+                client_id = "client-1"
+                client_secret_file = "client-secret"
+                """) == [
+                    #"\#(configFile):6: credentials.client_secret_file: found "client-secret", expected an absolute path"#
+                ])
     }
 
     @Test func unknownLogLevelListsTheLevels() {
-        #expect(problems(minimal + """
-            [logging]
-            level = "verbose"
-            """) == [#"\#(configFile):8: logging.level: found "verbose", expected one of trace, debug, info, notice, warning, error, critical"#])
+        #expect(
+            problems(
+                minimal + """
+                    [logging]
+                    level = "verbose"
+                    """) == [
+                    #"\#(configFile):8: logging.level: found "verbose", expected one of trace, debug, info, notice, warning, error, critical"#
+                ])
     }
 
     @Test func renewalFractionsOutsideTheirRangesAreRefused() {
-        #expect(problems(minimal + """
-            [renewal]
-            renew_at_remaining = 0.95
-            jitter = 0.6
-            """) == [
-            "\(configFile):8: renewal.renew_at_remaining: found 0.95, expected a fraction of the lifetime from 0.15 to 0.9, such as 0.25",
-            "\(configFile):9: renewal.jitter: found 0.6, expected a fraction of the lifetime from 0 to 0.5, such as 0.05",
-        ])
+        #expect(
+            problems(
+                minimal + """
+                    [renewal]
+                    renew_at_remaining = 0.95
+                    jitter = 0.6
+                    """) == [
+                    "\(configFile):8: renewal.renew_at_remaining: found 0.95, expected a fraction of the lifetime from 0.15 to 0.9, such as 0.25",
+                    "\(configFile):9: renewal.jitter: found 0.6, expected a fraction of the lifetime from 0 to 0.5, such as 0.05",
+                ])
     }
 
     // MARK: - Accepted files
@@ -345,11 +434,14 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
         #expect(configuration.profiles[0].renewal.refreshMinimumInterval == .seconds(10))
         #expect(configuration.profiles[0].access.allowsEveryone)
         #expect(configuration.logging.level == "info")
-        #expect(configuration.profiles[0].credentials == .init(clientID: "client-1", secretSource: .file(path: "/etc/webhook-tokend/client-secret")))
+        #expect(
+            configuration.profiles[0].credentials
+                == .init(clientID: "client-1", secretSource: .file(path: "/etc/webhook-tokend/client-secret")))
     }
 
     @Test func everyKeyIsRead() throws {
-        let configuration = try parsed("""
+        let configuration = try parsed(
+            """
             [endpoint]
             token_url = "https://login.example.com/oauth2/token?tenant=7"
             scope = "read write"
@@ -382,21 +474,32 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             [logging]
             level = "debug"
             """)
-        #expect(configuration.profiles[0].endpoint == Configuration.Endpoint(
-            tokenURL: try TokenURL(parsing: "https://login.example.com/oauth2/token?tenant=7"), scope: "read write",
-            caFile: "/etc/ssl/private-ca.pem", timeout: .seconds(90)))
-        #expect(configuration.socket == Configuration.Socket(path: "/run/tokens/webhooks.sock", mode: 0o640, group: "1234"))
-        #expect(configuration.profiles[0].renewal == RenewalPolicy(
-            renewAtRemainingFraction: 0.5, jitterFraction: 0.1, minimumRemainingLife: .seconds(120),
-            retryInitial: .milliseconds(500), retryMaximum: .seconds(30), retryMaximumPermanent: .seconds(600),
-            retryAfterMaximum: .seconds(120), refreshMinimumInterval: .seconds(5)))
-        #expect(configuration.profiles[0].access == AccessPolicy(allowedUsers: [.name("alice"), .id(1001)], allowedGroups: [.name("webhooks")]))
+        #expect(
+            configuration.profiles[0].endpoint
+                == Configuration.Endpoint(
+                    tokenURL: try TokenURL(parsing: "https://login.example.com/oauth2/token?tenant=7"),
+                    scope: "read write",
+                    caFile: "/etc/ssl/private-ca.pem", timeout: .seconds(90)))
+        #expect(
+            configuration.socket == Configuration.Socket(path: "/run/tokens/webhooks.sock", mode: 0o640, group: "1234"))
+        #expect(
+            configuration.profiles[0].renewal
+                == RenewalPolicy(
+                    renewAtRemainingFraction: 0.5, jitterFraction: 0.1, minimumRemainingLife: .seconds(120),
+                    retryInitial: .milliseconds(500), retryMaximum: .seconds(30), retryMaximumPermanent: .seconds(600),
+                    retryAfterMaximum: .seconds(120), refreshMinimumInterval: .seconds(5)))
+        #expect(
+            configuration.profiles[0].access
+                == AccessPolicy(allowedUsers: [.name("alice"), .id(1001)], allowedGroups: [.name("webhooks")]))
         #expect(configuration.logging.level == "debug")
     }
 
-    @Test(arguments: ["https://v1.api.us.janrain.com", "https://v1.api.us.janrain.com/", "https://v1.api.us.janrain.com//"])
+    @Test(arguments: [
+        "https://v1.api.us.janrain.com", "https://v1.api.us.janrain.com/", "https://v1.api.us.janrain.com//",
+    ])
     func baseURLAndCustomerIDMakeTheIdentityCloudTokenURL(baseURL: String) throws {
-        let configuration = try parsed("""
+        let configuration = try parsed(
+            """
             [endpoint]
             base_url = "\(baseURL)"
             customer_id = "abc-123"
@@ -404,22 +507,29 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
             [credentials]
             client_id = "client-1"
             """)
-        #expect(configuration.profiles[0].endpoint.tokenURL.description == "https://v1.api.us.janrain.com/abc-123/login/token")
+        #expect(
+            configuration.profiles[0].endpoint.tokenURL.description
+                == "https://v1.api.us.janrain.com/abc-123/login/token")
     }
 
     @Test func customerIDWithAPathSeparatorIsRefused() {
-        #expect(problems("""
-            [endpoint]
-            base_url = "https://v1.api.us.janrain.com"
-            customer_id = "abc/../x"
+        #expect(
+            problems(
+                """
+                [endpoint]
+                base_url = "https://v1.api.us.janrain.com"
+                customer_id = "abc/../x"
 
-            [credentials]
-            client_id = "client-1"
-            """) == [#"\#(configFile):3: endpoint.customer_id: found "abc/../x", expected the Identity Cloud customer id: letters, digits and dashes"#])
+                [credentials]
+                client_id = "client-1"
+                """) == [
+                    #"\#(configFile):3: endpoint.customer_id: found "abc/../x", expected the Identity Cloud customer id: letters, digits and dashes"#
+                ])
     }
 
     @Test func noSecretKeyMeansTheSystemdCredential() throws {
-        let configuration = try parsed("""
+        let configuration = try parsed(
+            """
             [endpoint]
             token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
 
@@ -431,7 +541,8 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
 
     @Test func renderedTOMLNeverContainsAnInlineSecret() throws {
         let secret = "hunter2-S3cr3t+/="
-        let configuration = try parsed("""
+        let configuration = try parsed(
+            """
             [endpoint]
             token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
 
@@ -448,7 +559,8 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
     }
 
     @Test func renderedTOMLReadsBackAsTheSameConfiguration() throws {
-        let configuration = try parsed("""
+        let configuration = try parsed(
+            """
             [endpoint]
             base_url = "https://v1.api.us.janrain.com/"
             customer_id = "abc-123"
@@ -477,13 +589,15 @@ private let durationExpectation = #"a duration such as "30s", "5m", "1h30m" or "
     }
 
     @Test func renderedTOMLNamesTheSystemdCredential() throws {
-        let rendered = try parsed("""
+        let rendered = try parsed(
+            """
             [endpoint]
             token_url = "https://v1.api.us.janrain.com/abc-123/login/token"
 
             [credentials]
             client_id = "client-1"
-            """).renderedTOML()
+            """
+        ).renderedTOML()
         #expect(rendered.contains(#"# client secret: systemd credential "client-secret" in $CREDENTIALS_DIRECTORY"#))
         #expect(!rendered.contains("client_secret"))
     }

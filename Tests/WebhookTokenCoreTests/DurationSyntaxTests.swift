@@ -45,7 +45,9 @@ import WebhookTokenCore
         #expect(DurationSyntax.format(duration) == text)
     }
 
-    @Test(arguments: [Duration.seconds(5400), .seconds(45), .milliseconds(1500), .milliseconds(250), .seconds(3601), .seconds(86400)])
+    @Test(arguments: [
+        Duration.seconds(5400), .seconds(45), .milliseconds(1500), .milliseconds(250), .seconds(3601), .seconds(86400),
+    ])
     func formattedDurationsParseBack(duration: Duration) {
         #expect(DurationSyntax.parse(DurationSyntax.format(duration)) == duration)
     }

@@ -1,11 +1,12 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import PropertyBased
 import Testing
 import WebhookTokenCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 // Properties of the small codecs and syntaxes the daemon relies on: form encoding and base64 (the
 // token request), durations and token URLs (the configuration). Bounded counts keep CI fast; to
@@ -29,7 +30,9 @@ private let formUnreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
         await propertyCheck(count: 1000, input: unicodeText) { text in
             let encoded = FormURLEncoding.encode(text)
             #expect(FormURLEncoding.decode(encoded) == text)
-            #expect(encoded.unicodeScalars.allSatisfy { formUnreserved.contains($0) || $0 == "+" || $0 == "%" }, "\(encoded)")
+            #expect(
+                encoded.unicodeScalars.allSatisfy { formUnreserved.contains($0) || $0 == "+" || $0 == "%" },
+                "\(encoded)")
             // Exactly the unreserved characters pass through; every other byte becomes %XX (or +).
             let expectedLength = text.utf8.reduce(0) { count, byte in
                 count + (formUnreserved.contains(Unicode.Scalar(byte)) || byte == UInt8(ascii: " ") ? 1 : 3)
@@ -69,8 +72,10 @@ private let formUnreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
     // MARK: DurationSyntax
 
     @Test func durationParsingAnyTextNeverCrashes() async {
-        let pieces = ["0", "1", "9", "00", ".", "..", "5.", ".5", "ms", "s", "m", "h", "d", "µs", " ", "\t", "-", "+",
-                      "e3", "١", "９", "99999999999999999999", "315360000", "1e400", "nan", "inf", "\u{0}"]
+        let pieces = [
+            "0", "1", "9", "00", ".", "..", "5.", ".5", "ms", "s", "m", "h", "d", "µs", " ", "\t", "-", "+",
+            "e3", "١", "９", "99999999999999999999", "315360000", "1e400", "nan", "inf", "\u{0}",
+        ]
         let soup = Gen<String?>.element(of: pieces).map { $0! }.array(of: 0...8).map { $0.joined() }
         await propertyCheck(count: 1000, input: soup) { text in
             guard let duration = DurationSyntax.parse(text) else { return }
@@ -89,15 +94,29 @@ private let formUnreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
     }
 
     @Test func durationsOfHoursMinutesSecondsAndMillisecondsParse() async {
-        let parts = zip(Gen.int(in: 0...200), Gen.int(in: 0...59), Gen.int(in: 0...59), Gen.int(in: 0...999), Gen<UInt8>.bitSet(mask: 0b1111))
+        let parts = zip(
+            Gen.int(in: 0...200), Gen.int(in: 0...59), Gen.int(in: 0...59), Gen.int(in: 0...999),
+            Gen<UInt8>.bitSet(mask: 0b1111))
         await propertyCheck(count: 1000, input: parts) { hours, minutes, seconds, milliseconds, present in
             guard present != 0 else { return }
             var text = ""
             var expected = Duration.zero
-            if present & 1 != 0 { text += "\(hours)h"; expected += .seconds(hours * 3600) }
-            if present & 2 != 0 { text += "\(minutes)m"; expected += .seconds(minutes * 60) }
-            if present & 4 != 0 { text += "\(seconds)s"; expected += .seconds(seconds) }
-            if present & 8 != 0 { text += "\(milliseconds)ms"; expected += .milliseconds(milliseconds) }
+            if present & 1 != 0 {
+                text += "\(hours)h"
+                expected += .seconds(hours * 3600)
+            }
+            if present & 2 != 0 {
+                text += "\(minutes)m"
+                expected += .seconds(minutes * 60)
+            }
+            if present & 4 != 0 {
+                text += "\(seconds)s"
+                expected += .seconds(seconds)
+            }
+            if present & 8 != 0 {
+                text += "\(milliseconds)ms"
+                expected += .milliseconds(milliseconds)
+            }
             guard let parsed = DurationSyntax.parse(text) else {
                 Issue.record("\(text) refused")
                 return
@@ -105,7 +124,9 @@ private let formUnreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
             #expect(parsed.isClose(to: expected, tolerance: .microseconds(1)), "\(text) parsed as \(parsed)")
             // Millisecond-exact durations survive format → parse, as --check-config prints them.
             let again = DurationSyntax.parse(DurationSyntax.format(parsed))
-            #expect(again.map { $0.isClose(to: parsed, tolerance: .nanoseconds(1)) } == true, "\(text) → \(DurationSyntax.format(parsed))")
+            #expect(
+                again.map { $0.isClose(to: parsed, tolerance: .nanoseconds(1)) } == true,
+                "\(text) → \(DurationSyntax.format(parsed))")
         }
     }
 
@@ -139,9 +160,14 @@ private let formUnreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
             #expect(!url.pathAndQuery.contains("#"))
             do {
                 let again = try TokenURL(parsing: url.description)
-                #expect(again == url, "\(text.debugDescription) → \(url.description.debugDescription) → \(again.description.debugDescription)")
+                #expect(
+                    again == url,
+                    "\(text.debugDescription) → \(url.description.debugDescription) → \(again.description.debugDescription)"
+                )
             } catch {
-                Issue.record("\(text.debugDescription) parsed, but its description \(url.description.debugDescription) does not: \(error)")
+                Issue.record(
+                    "\(text.debugDescription) parsed, but its description \(url.description.debugDescription) does not: \(error)"
+                )
             }
         }
     }
@@ -153,5 +179,7 @@ private func isLoopback(_ host: String) -> Bool {
     if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
     let octets = host.split(separator: ".", omittingEmptySubsequences: false)
     return octets.count == 4 && octets[0] == "127"
-        && octets.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } && Int($0).map { $0 <= 255 } == true }
+        && octets.allSatisfy {
+            !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } && Int($0).map { $0 <= 255 } == true
+        }
 }

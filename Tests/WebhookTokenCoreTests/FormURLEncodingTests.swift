@@ -2,7 +2,9 @@ import Testing
 import WebhookTokenCore
 
 @Suite struct FormURLEncodingTests {
-    @Test(arguments: [("a+b", "a b"), ("%C3%A9", "é"), ("%c3%a9", "é"), ("*%3Awebhooks%2F**", "*:webhooks/**"), ("", "")])
+    @Test(arguments: [
+        ("a+b", "a b"), ("%C3%A9", "é"), ("%c3%a9", "é"), ("*%3Awebhooks%2F**", "*:webhooks/**"), ("", ""),
+    ])
     func decodesPercentEscapesAndPlus(encoded: String, text: String) {
         #expect(FormURLEncoding.decode(encoded) == text)
     }

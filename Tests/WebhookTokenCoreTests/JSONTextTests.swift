@@ -11,7 +11,8 @@ import WebhookTokenCore
     }
 
     @Test func objectKeepsFieldOrder() {
-        #expect(JSONText.object([("b", "1"), ("a", JSONText.optionalString(nil)), ("c", JSONText.optionalString("x"))])
-            == #"{"b":1,"a":null,"c":"x"}"#)
+        #expect(
+            JSONText.object([("b", "1"), ("a", JSONText.optionalString(nil)), ("c", JSONText.optionalString("x"))])
+                == #"{"b":1,"a":null,"c":"x"}"#)
     }
 }

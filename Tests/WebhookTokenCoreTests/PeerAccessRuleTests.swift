@@ -19,7 +19,8 @@ import WebhookTokenCore
 
     @Test func rootIsNotSpecialUnlessListed() {
         #expect(!rule.permits(PeerCredentials(pid: 1, uid: 0, gid: 0)))
-        #expect(PeerAccessRule(allowedUserIDs: [0], allowedGroupIDs: []).permits(PeerCredentials(pid: 1, uid: 0, gid: 0)))
+        #expect(
+            PeerAccessRule(allowedUserIDs: [0], allowedGroupIDs: []).permits(PeerCredentials(pid: 1, uid: 0, gid: 0)))
     }
 
     @Test func anyoneElseIsRefused() {

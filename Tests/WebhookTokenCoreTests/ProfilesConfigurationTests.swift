@@ -46,7 +46,8 @@ private let twoProfiles = """
 
 @Suite struct ProfilesConfigurationTests {
     @Test func theSingleTokenFormIsTheProfileNamedDefault() throws {
-        let configuration = try parse("""
+        let configuration = try parse(
+            """
             [endpoint]
             token_url = "https://idp.example/token"
             [credentials]
@@ -74,7 +75,8 @@ private let twoProfiles = """
     }
 
     @Test func theDefaultProfileComesFirst() throws {
-        let configuration = try parse("""
+        let configuration = try parse(
+            """
             [endpoint]
             token_url = "https://idp.example/token"
             [credentials]
@@ -89,7 +91,8 @@ private let twoProfiles = """
 
     @Test(arguments: ["Webhooks", "-x", "a_b", "a.b", String(repeating: "a", count: 64)])
     func profileNamesAreLowerCaseLettersDigitsAndDashes(name: String) {
-        let found = problems("""
+        let found = problems(
+            """
             [profiles."\(name)".endpoint]
             token_url = "https://idp.example/token"
             [profiles."\(name)".credentials]
@@ -100,27 +103,33 @@ private let twoProfiles = """
     }
 
     @Test func aProfilesErrorsNameItsTable() {
-        #expect(problems("""
-            [profiles.x.endpoint]
-            token_url = "https://idp.example/token"
-            scpoe = "a"
-            [profiles.x.credentials]
-            client_id = "c"
-            [profiles.x.renewals]
-            """).sorted() == [
+        #expect(
+            problems(
+                """
+                [profiles.x.endpoint]
+                token_url = "https://idp.example/token"
+                scpoe = "a"
+                [profiles.x.credentials]
+                client_id = "c"
+                [profiles.x.renewals]
+                """
+            ).sorted() == [
                 #"\#(file):3: profiles.x.endpoint.scpoe: unknown key; did you mean "scope"?"#,
                 #"\#(file):6: profiles.x.renewals: unknown key; did you mean "renewal"?"#,
             ])
-        #expect(problems("""
-            [profiles.x.credentials]
-            client_id = "c"
-            """) == [
-                "\(file): profiles.x.endpoint: missing: the [profiles.x.endpoint] table with token_url, or base_url and customer_id"
-            ])
+        #expect(
+            problems(
+                """
+                [profiles.x.credentials]
+                client_id = "c"
+                """) == [
+                    "\(file): profiles.x.endpoint: missing: the [profiles.x.endpoint] table with token_url, or base_url and customer_id"
+                ])
     }
 
     @Test func socketAndLoggingAreNotPerProfile() {
-        let found = problems("""
+        let found = problems(
+            """
             [profiles.x.endpoint]
             token_url = "https://idp.example/token"
             [profiles.x.credentials]
@@ -133,7 +142,8 @@ private let twoProfiles = """
     }
 
     @Test func aDefaultProfileTwiceIsAConflict() {
-        let found = problems("""
+        let found = problems(
+            """
             [endpoint]
             token_url = "https://idp.example/token"
             [credentials]
@@ -147,10 +157,11 @@ private let twoProfiles = """
     }
 
     @Test func noProfileAtAllAsksForTheEndpoint() {
-        #expect(problems("[socket]\npath = \"/run/x.sock\"\n") == [
-            "\(file): endpoint: missing: the [endpoint] table with token_url, or base_url and customer_id",
-            "\(file): credentials: missing: the [credentials] table with client_id",
-        ])
+        #expect(
+            problems("[socket]\npath = \"/run/x.sock\"\n") == [
+                "\(file): endpoint: missing: the [endpoint] table with token_url, or base_url and customer_id",
+                "\(file): credentials: missing: the [credentials] table with client_id",
+            ])
     }
 
     @Test func severalProfilesRenderAndReadBack() throws {
@@ -199,7 +210,8 @@ private let twoProfiles = """
     }
 
     @Test func everyKeyIsRenderedByCheckConfig() throws {
-        let configuration = try parse("""
+        let configuration = try parse(
+            """
             [endpoint]
             token_url = "https://idp.example/token"
             ca_file = "/etc/ca.pem"
@@ -223,7 +235,9 @@ private let twoProfiles = """
         // the alternative to the inline secret shown here.
         let alternatives: Set<String> = ["base_url", "customer_id", "client_secret_file"]
         for key in ConfigurationKey.all where !alternatives.contains(key.name) {
-            #expect(rendered.contains("\n\(key.name) = ") || rendered.hasPrefix("\(key.name) = "), "\(key.name) missing:\n\(rendered)")
+            #expect(
+                rendered.contains("\n\(key.name) = ") || rendered.hasPrefix("\(key.name) = "),
+                "\(key.name) missing:\n\(rendered)")
         }
     }
 
@@ -287,18 +301,19 @@ extension String {
     }
 
     @Test func everySettingIsReadAndRendered() throws {
-        let configuration = try ConfigurationParser.parse(Self.base + """
-            [profiles.api.endpoint]
-            token_url = "http://127.0.0.1:8080/oauth/token"
-            [profiles.api.credentials]
-            client_id = "d"
-            [profiles.api.proxy]
-            socket = "/run/api.sock"
-            upstream = "http://127.0.0.1:9090"
-            allowed_path_prefixes = ["/c1/webhooks/", "/c1/config/"]
-            max_request_body = "64KiB"
-            timeout = "5s"
-            """, file: "config.toml")
+        let configuration = try ConfigurationParser.parse(
+            Self.base + """
+                [profiles.api.endpoint]
+                token_url = "http://127.0.0.1:8080/oauth/token"
+                [profiles.api.credentials]
+                client_id = "d"
+                [profiles.api.proxy]
+                socket = "/run/api.sock"
+                upstream = "http://127.0.0.1:9090"
+                allowed_path_prefixes = ["/c1/webhooks/", "/c1/config/"]
+                max_request_body = "64KiB"
+                timeout = "5s"
+                """, file: "config.toml")
         #expect(configuration.profiles[0].proxy == nil)
         let proxy = try #require(configuration.profile(named: "api")?.proxy)
         #expect(proxy.upstreamOrigin == "http://127.0.0.1:9090")
@@ -306,26 +321,36 @@ extension String {
         #expect(proxy.maximumRequestBody == 65536)
         #expect(proxy.timeout == .seconds(5))
         let rendered = configuration.renderedTOML()
-        #expect(rendered.contains("[profiles.api.proxy]\nsocket = \"/run/api.sock\"\nupstream = \"http://127.0.0.1:9090\""))
+        #expect(
+            rendered.contains("[profiles.api.proxy]\nsocket = \"/run/api.sock\"\nupstream = \"http://127.0.0.1:9090\""))
         #expect(!rendered.contains("\n[proxy]"), "no proxy for the default profile")
         #expect(try ConfigurationParser.parse(rendered, file: "x") == configuration)
     }
 
     @Test func mistakesAreReportedByKey() {
-        #expect(Self.messages(Self.base + "[proxy]\nupstream = \"https://a.example\"\n").contains {
-            $0.contains("proxy.socket") && $0.contains("missing")
-        })
-        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nupstream = \"http://api.example\"\n")
-            .contains { $0.contains("proxy.upstream") && $0.contains("plain http") })
-        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nupstream = \"https://a.example/v1\"\n")
-            .contains { $0.contains("proxy.upstream") && $0.contains("origin") })
-        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nmax_request_body = \"1MB\"\n")
-            .contains { $0.contains("proxy.max_request_body") })
-        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nallowed_path_prefixes = [\"c1/\"]\n")
-            .contains { $0.contains("proxy.allowed_path_prefixes") })
-        #expect(Self.messages(Self.base + "[proxy]\nsocket = \"/run/webhook-tokend/token.sock\"\n")
-            .contains { $0.contains("proxy.socket") && $0.contains("a path of its own") })
-        #expect(Self.messages(Self.base + "[proxy]\nsokcet = \"/a.sock\"\n").contains { $0.contains("did you mean \"socket\"") })
+        #expect(
+            Self.messages(Self.base + "[proxy]\nupstream = \"https://a.example\"\n").contains {
+                $0.contains("proxy.socket") && $0.contains("missing")
+            })
+        #expect(
+            Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nupstream = \"http://api.example\"\n")
+                .contains { $0.contains("proxy.upstream") && $0.contains("plain http") })
+        #expect(
+            Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nupstream = \"https://a.example/v1\"\n")
+                .contains { $0.contains("proxy.upstream") && $0.contains("origin") })
+        #expect(
+            Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nmax_request_body = \"1MB\"\n")
+                .contains { $0.contains("proxy.max_request_body") })
+        #expect(
+            Self.messages(Self.base + "[proxy]\nsocket = \"/a.sock\"\nallowed_path_prefixes = [\"c1/\"]\n")
+                .contains { $0.contains("proxy.allowed_path_prefixes") })
+        #expect(
+            Self.messages(Self.base + "[proxy]\nsocket = \"/run/webhook-tokend/token.sock\"\n")
+                .contains { $0.contains("proxy.socket") && $0.contains("a path of its own") })
+        #expect(
+            Self.messages(Self.base + "[proxy]\nsokcet = \"/a.sock\"\n").contains {
+                $0.contains("did you mean \"socket\"")
+            })
     }
 
     @Test func sizesAreBinaryAndExact() {

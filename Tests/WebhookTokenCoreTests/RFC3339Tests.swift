@@ -19,7 +19,9 @@ import WebhookTokenCore
         #expect(RFC3339.format(epochSeconds: epoch) == text)
     }
 
-    @Test(arguments: [(Int64(1_795_603_327), "10:42:07"), (0, "00:00:00"), (-1, "23:59:59"), (1_709_251_199, "23:59:59")])
+    @Test(arguments: [
+        (Int64(1_795_603_327), "10:42:07"), (0, "00:00:00"), (-1, "23:59:59"), (1_709_251_199, "23:59:59"),
+    ])
     func timeOfDayIsHoursMinutesSecondsUTC(epoch: Int64, text: String) {
         #expect(RFC3339.timeOfDay(epochSeconds: epoch) == text)
     }

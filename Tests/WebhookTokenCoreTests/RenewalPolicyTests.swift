@@ -65,8 +65,12 @@ import WebhookTokenCore
 
     @Test func retryJitterIsPlusOrMinusHalfButNeverAboveTheCap() {
         #expect(policy.retryDelay(attempt: 3, permanent: false, retryAfter: nil, unitRandom: 0) == .seconds(2))
-        #expect(policy.retryDelay(attempt: 3, permanent: false, retryAfter: nil, unitRandom: 0.999).isClose(to: .milliseconds(5996)))
-        #expect(policy.retryDelay(attempt: 6, permanent: false, retryAfter: nil, unitRandom: 0.999).isClose(to: .milliseconds(47968)))
+        #expect(
+            policy.retryDelay(attempt: 3, permanent: false, retryAfter: nil, unitRandom: 0.999).isClose(
+                to: .milliseconds(5996)))
+        #expect(
+            policy.retryDelay(attempt: 6, permanent: false, retryAfter: nil, unitRandom: 0.999).isClose(
+                to: .milliseconds(47968)))
         #expect(policy.retryDelay(attempt: 7, permanent: false, retryAfter: nil, unitRandom: 0.999) == .seconds(60))
         #expect(policy.retryDelay(attempt: 7, permanent: false, retryAfter: nil, unitRandom: 0) == .seconds(30))
         #expect(policy.retryDelay(attempt: 20, permanent: true, retryAfter: nil, unitRandom: 0.999) == .seconds(300))
@@ -78,25 +82,34 @@ import WebhookTokenCore
             for permanent in [false, true] {
                 let cap: Duration = permanent ? .seconds(300) : .seconds(60)
                 let base = min(Duration.seconds(1 << min(attempt - 1, 20)), cap)
-                let delay = policy.retryDelay(attempt: attempt, permanent: permanent, retryAfter: nil, unitRandom: random.unitRandom())
+                let delay = policy.retryDelay(
+                    attempt: attempt, permanent: permanent, retryAfter: nil, unitRandom: random.unitRandom())
                 #expect(delay >= base / 2 && delay <= min(base * 3 / 2, cap), "attempt \(attempt): \(delay)")
             }
         }
     }
 
     @Test func retryAfterRaisesTheDelay() {
-        #expect(policy.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(7), unitRandom: 0.5) == .seconds(7))
-        #expect(policy.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(120), unitRandom: 0.5) == .seconds(120))
+        #expect(
+            policy.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(7), unitRandom: 0.5) == .seconds(7))
+        #expect(
+            policy.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(120), unitRandom: 0.5) == .seconds(120)
+        )
     }
 
     @Test func retryAfterNeverShortensTheDelay() {
-        #expect(policy.retryDelay(attempt: 6, permanent: false, retryAfter: .seconds(1), unitRandom: 0.5) == .seconds(32))
+        #expect(
+            policy.retryDelay(attempt: 6, permanent: false, retryAfter: .seconds(1), unitRandom: 0.5) == .seconds(32))
     }
 
     @Test func retryAfterIsBoundedByRetryAfterMaximum() {
-        #expect(policy.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(86400), unitRandom: 0.5) == .seconds(300))
+        #expect(
+            policy.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(86400), unitRandom: 0.5)
+                == .seconds(300))
         let patient = RenewalPolicy(retryAfterMaximum: .seconds(30))
-        #expect(patient.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(3600), unitRandom: 0.5) == .seconds(30))
+        #expect(
+            patient.retryDelay(attempt: 1, permanent: false, retryAfter: .seconds(3600), unitRandom: 0.5)
+                == .seconds(30))
     }
 
     @Test func absurdAttemptNumbersDoNotOverflow() {

@@ -36,7 +36,10 @@ import WebhookTokenCore
         var random = SplitMix64(seed: seed)
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
-        guard case .wait(let until) = machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: random.unitRandom()).next
+        guard
+            case .wait(let until) = machine.fetchSucceeded(
+                token(), now: .origin, epochSeconds: startEpoch, unitRandom: random.unitRandom()
+            ).next
         else {
             Issue.record("expected a wait")
             return
@@ -62,7 +65,9 @@ import WebhookTokenCore
         #expect(machine.state(at: .at(2700)) == .renewing)
         #expect(machine.servableToken(at: .at(2700))?.token.accessToken == "old")
 
-        let action = machine.fetchSucceeded(token("new"), now: .at(2701), epochSeconds: startEpoch + 2701, unitRandom: 0).next
+        let action = machine.fetchSucceeded(
+            token("new"), now: .at(2701), epochSeconds: startEpoch + 2701, unitRandom: 0
+        ).next
         #expect(action == .wait(until: .at(5400)))
         let held = try #require(machine.servableToken(at: .at(2701)))
         #expect(held.token.accessToken == "new")
@@ -79,7 +84,10 @@ import WebhookTokenCore
         _ = machine.start(now: now)
         var delays: [Duration] = []
         for _ in 1...10 {
-            guard case .wait(let until) = machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5).next
+            guard
+                case .wait(let until) = machine.fetchFailed(
+                    connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5
+                ).next
             else {
                 Issue.record("expected a wait after a failure")
                 return
@@ -100,7 +108,10 @@ import WebhookTokenCore
         _ = machine.start(now: now)
         var delays: [Duration] = []
         for _ in 1...11 {
-            guard case .wait(let until) = machine.fetchFailed(invalidClient, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5).next
+            guard
+                case .wait(let until) = machine.fetchFailed(
+                    invalidClient, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5
+                ).next
             else {
                 Issue.record("expected a wait after a failure")
                 return
@@ -133,8 +144,12 @@ import WebhookTokenCore
     @Test func retryAfterFromTheEndpointIsHonoured() {
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
-        let busy = FetchFailure(kind: .rateLimited, severity: .transient, httpStatus: 429, retryAfter: .seconds(120), detail: "endpoint answered 429 Too Many Requests")
-        #expect(machine.fetchFailed(busy, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5).next == .wait(until: .at(120)))
+        let busy = FetchFailure(
+            kind: .rateLimited, severity: .transient, httpStatus: 429, retryAfter: .seconds(120),
+            detail: "endpoint answered 429 Too Many Requests")
+        #expect(
+            machine.fetchFailed(busy, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5).next
+                == .wait(until: .at(120)))
     }
 
     @Test func failedRenewalDegradesThenSuccessResetsTheBackoff() {
@@ -142,7 +157,9 @@ import WebhookTokenCore
         _ = machine.start(now: .origin)
         _ = machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
         _ = machine.deadlineReached(now: .at(2700))
-        #expect(machine.fetchFailed(connectionRefused, now: .at(2700), epochSeconds: startEpoch + 2700, unitRandom: 0.5).next == .wait(until: .at(2701)))
+        #expect(
+            machine.fetchFailed(connectionRefused, now: .at(2700), epochSeconds: startEpoch + 2700, unitRandom: 0.5)
+                .next == .wait(until: .at(2701)))
         #expect(machine.state(at: .at(2700)) == .degraded)
         #expect(machine.nextFetchIsRetry)
         _ = machine.deadlineReached(now: .at(2701))
@@ -156,7 +173,9 @@ import WebhookTokenCore
         #expect(machine.lastFailure?.failure == connectionRefused, "the last failure is kept for the record")
         // The next failure starts the backoff afresh at 1 s.
         _ = machine.deadlineReached(now: .at(5403))
-        #expect(machine.fetchFailed(connectionRefused, now: .at(5403), epochSeconds: startEpoch + 5403, unitRandom: 0.5).next == .wait(until: .at(5404)))
+        #expect(
+            machine.fetchFailed(connectionRefused, now: .at(5403), epochSeconds: startEpoch + 5403, unitRandom: 0.5)
+                .next == .wait(until: .at(5404)))
     }
 
     @Test func permanentFailureWithAServableTokenDegradesThenFails() {
@@ -191,7 +210,8 @@ import WebhookTokenCore
                 next = machine.deadlineReached(now: now)
             }
             #expect(next.next == .fetch)
-            action = machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5).next
+            action =
+                machine.fetchFailed(connectionRefused, now: now, epochSeconds: epoch(at: now), unitRandom: 0.5).next
         }
         let held = try #require(machine.held)
         #expect(held.servableUntil == .at(3540))
@@ -207,7 +227,9 @@ import WebhookTokenCore
     @Test func suspendPastExpiryStopsServingAndFetchesAtOnce() {
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
-        #expect(machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0).next == .wait(until: .at(2700)))
+        #expect(
+            machine.fetchSucceeded(token(), now: .origin, epochSeconds: startEpoch, unitRandom: 0).next
+                == .wait(until: .at(2700)))
         // The host sleeps at 10 minutes and wakes two hours later: the boot-time clock jumped.
         let resumed = ManualInstant.at(600).advanced(by: .seconds(7200))
         #expect(machine.servableToken(at: resumed) == nil)
@@ -221,7 +243,9 @@ import WebhookTokenCore
     @Test func shortLivedTokenIsServedUntilATenthOfItsLifetimeRemains() throws {
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
-        let action = machine.fetchSucceeded(token(lifetime: .seconds(60)), now: .origin, epochSeconds: startEpoch, unitRandom: 0.999).next
+        let action = machine.fetchSucceeded(
+            token(lifetime: .seconds(60)), now: .origin, epochSeconds: startEpoch, unitRandom: 0.999
+        ).next
         let held = try #require(machine.held)
         #expect(held.servableUntil == .at(54))
         #expect(machine.servableToken(at: .at(53.999)) != nil)
@@ -242,7 +266,8 @@ import WebhookTokenCore
 
         #expect(machine.refresh(now: .at(100)) == .fetchScheduled)
         #expect(machine.refresh(now: .at(100)) == .joinedInFlight, "a second consumer shares the scheduled fetch")
-        #expect(machine.deadlineReached(now: .at(100)).next == .fetch, "the woken driver fetches before the renewal point")
+        #expect(
+            machine.deadlineReached(now: .at(100)).next == .fetch, "the woken driver fetches before the renewal point")
         #expect(machine.refresh(now: .at(100.1)) == .joinedInFlight)
         _ = machine.fetchSucceeded(token("second"), now: .at(100.5), epochSeconds: startEpoch + 100, unitRandom: 0)
         #expect(machine.servableToken(at: .at(100.5))?.token.accessToken == "second")
@@ -284,8 +309,11 @@ import WebhookTokenCore
         let busy = FetchFailure(
             kind: .rateLimited, severity: .transient, httpStatus: 429, retryAfter: .seconds(300),
             detail: "endpoint answered 429 Too Many Requests")
-        #expect(machine.fetchFailed(busy, now: .at(2700), epochSeconds: startEpoch, unitRandom: 0.5).next == .wait(until: .at(3000)))
-        guard case .answerNow(.token(let held), .backingOff) = machine.refreshRequested(now: .at(2730), waiter: 1) else {
+        #expect(
+            machine.fetchFailed(busy, now: .at(2700), epochSeconds: startEpoch, unitRandom: 0.5).next
+                == .wait(until: .at(3000)))
+        guard case .answerNow(.token(let held), .backingOff) = machine.refreshRequested(now: .at(2730), waiter: 1)
+        else {
             Issue.record("expected the current token at once")
             return
         }
@@ -299,7 +327,8 @@ import WebhookTokenCore
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
         _ = machine.fetchFailed(invalidClient, now: .origin, epochSeconds: startEpoch, unitRandom: 0.5)
-        guard case .answerNow(.unavailable(let failure), .backingOff) = machine.refreshRequested(now: .at(0.5), waiter: 1)
+        guard
+            case .answerNow(.unavailable(let failure), .backingOff) = machine.refreshRequested(now: .at(0.5), waiter: 1)
         else {
             Issue.record("expected an answer at once")
             return
@@ -314,7 +343,8 @@ import WebhookTokenCore
         #expect(machine.refresh(now: .at(100), waiter: 7) == .fetchScheduled)
         #expect(machine.refresh(now: .at(100), waiter: 8) == .joinedInFlight)
         #expect(machine.deadlineReached(now: .at(100)).next == .fetch)
-        let completion = machine.fetchFailed(connectionRefused, now: .at(101), epochSeconds: startEpoch, unitRandom: 0.5)
+        let completion = machine.fetchFailed(
+            connectionRefused, now: .at(101), epochSeconds: startEpoch, unitRandom: 0.5)
         #expect(completion.waiters == [7, 8])
         guard case .tokenAfterFailedRefresh(let held, let failure) = completion.answer else {
             Issue.record("expected the current token with the failure, got \(completion.answer)")
@@ -357,10 +387,13 @@ import WebhookTokenCore
     @Test func theExpiryOfTheHeldTokenIsReportedOnce() {
         var machine = Machine(policy: RenewalPolicy())
         _ = machine.start(now: .origin)
-        _ = machine.fetchSucceeded(token(lifetime: .seconds(600)), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
+        _ = machine.fetchSucceeded(
+            token(lifetime: .seconds(600)), now: .origin, epochSeconds: startEpoch, unitRandom: 0)
         _ = machine.deadlineReached(now: .at(450))
         // Outage: the retry waits past the end of serving (540 s); the loop wakes to report it.
-        #expect(machine.fetchFailed(connectionRefused, now: .at(450), epochSeconds: startEpoch, unitRandom: 0.5).next == .wait(until: .at(451)))
+        #expect(
+            machine.fetchFailed(connectionRefused, now: .at(450), epochSeconds: startEpoch, unitRandom: 0.5).next
+                == .wait(until: .at(451)))
         _ = machine.deadlineReached(now: .at(451))
         let wait = machine.fetchFailed(
             FetchFailure(kind: .rateLimited, severity: .transient, retryAfter: .seconds(200), detail: "429"),
@@ -404,9 +437,13 @@ import WebhookTokenCore
         _ = machine.start(now: .origin)
         let woken = machine.reconfigure(policy: RenewalPolicy(), refetch: true)
         #expect(!woken, "one fetch in flight at most")
-        #expect(machine.fetchSucceeded(token("stale"), now: .at(0.2), epochSeconds: startEpoch, unitRandom: 0).next == .fetch)
+        #expect(
+            machine.fetchSucceeded(token("stale"), now: .at(0.2), epochSeconds: startEpoch, unitRandom: 0).next
+                == .fetch)
         #expect(machine.isFetching)
-        #expect(machine.fetchSucceeded(token("fresh"), now: .at(0.4), epochSeconds: startEpoch, unitRandom: 0).next == .wait(until: .at(0.2).advanced(by: .seconds(2700))))
+        #expect(
+            machine.fetchSucceeded(token("fresh"), now: .at(0.4), epochSeconds: startEpoch, unitRandom: 0).next
+                == .wait(until: .at(0.2).advanced(by: .seconds(2700))))
         #expect(machine.counters.fetchesStarted == 2)
     }
 }

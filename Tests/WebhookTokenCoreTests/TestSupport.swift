@@ -82,7 +82,9 @@ func epoch(at instant: ManualInstant) -> Int64 {
     startEpoch + instant.offset.components.seconds
 }
 
-func token(_ accessToken: String = "eyJ.test.token", lifetime: Duration = .seconds(3600), scope: String = "*:webhooks/**")
+func token(
+    _ accessToken: String = "eyJ.test.token", lifetime: Duration = .seconds(3600), scope: String = "*:webhooks/**"
+)
     -> IssuedToken
 {
     IssuedToken(accessToken: accessToken, lifetime: lifetime, scope: scope)

@@ -17,8 +17,12 @@ struct EndpointAnswer: Sendable, CustomStringConvertible {
     var requestedScope: String
 
     var description: String {
-        let shown = body.count > 400 ? "\(body.count) bytes starting \(String(decoding: body.prefix(400), as: UTF8.self).debugDescription)" : String(decoding: body, as: UTF8.self).debugDescription
-        return "status \(status), content type \(contentType.debugDescription), retry-after \(retryAfter.debugDescription), scope \(requestedScope.debugDescription), body \(shown)"
+        let shown =
+            body.count > 400
+            ? "\(body.count) bytes starting \(String(decoding: body.prefix(400), as: UTF8.self).debugDescription)"
+            : String(decoding: body, as: UTF8.self).debugDescription
+        return
+            "status \(status), content type \(contentType.debugDescription), retry-after \(retryAfter.debugDescription), scope \(requestedScope.debugDescription), body \(shown)"
     }
 }
 
@@ -58,18 +62,32 @@ private func randomToken<R: RandomNumberGenerator>(_ rng: inout R) -> String {
 private func jsonValue<R: RandomNumberGenerator>(depth: Int, _ rng: inout R) -> String {
     switch Int.random(in: 0..<(depth > 0 ? 9 : 7), using: &rng) {
     case 0: return jsonString(Fuzz.string(length: 0...20, &rng))
-    case 1: return jsonString(Fuzz.pick(["Bearer", "bearer", "BEARER", "mac", "", "3600", "invalid_client", "a b", "tok\u{0}en", "ü"], &rng))
+    case 1:
+        return jsonString(
+            Fuzz.pick(
+                ["Bearer", "bearer", "BEARER", "mac", "", "3600", "invalid_client", "a b", "tok\u{0}en", "ü"], &rng))
     case 2: return String(Int.random(in: -5...100_000, using: &rng))
-    case 3: return Fuzz.pick(["0", "-0", "0.5", "1", "1.0", "0.999", "3600.9", "315360000", "315360001", "1e400", "-1e400", "1e-400", "9223372036854775808", "99999999999999999999999", "1E3", "-3600"], &rng)
+    case 3:
+        return Fuzz.pick(
+            [
+                "0", "-0", "0.5", "1", "1.0", "0.999", "3600.9", "315360000", "315360001", "1e400", "-1e400", "1e-400",
+                "9223372036854775808", "99999999999999999999999", "1E3", "-3600",
+            ], &rng)
     case 4: return Fuzz.pick(["true", "false"], &rng)
     case 5: return "null"
     case 6: return jsonString(randomToken(&rng))
-    case 7: return "[" + (0..<Int.random(in: 0...3, using: &rng)).map { _ in jsonValue(depth: depth - 1, &rng) }.joined(separator: ",") + "]"
+    case 7:
+        return "["
+            + (0..<Int.random(in: 0...3, using: &rng)).map { _ in jsonValue(depth: depth - 1, &rng) }.joined(
+                separator: ",") + "]"
     default: return jsonObject(depth: depth - 1, &rng)
     }
 }
 
-private let realKeys = ["access_token", "token_type", "expires_in", "scope", "error", "error_description", "refresh_token", "ACCESS_TOKEN", ""]
+private let realKeys = [
+    "access_token", "token_type", "expires_in", "scope", "error", "error_description", "refresh_token", "ACCESS_TOKEN",
+    "",
+]
 
 private func jsonObject<R: RandomNumberGenerator>(depth: Int, _ rng: inout R) -> String {
     let fields = (0..<Int.random(in: 0...6, using: &rng)).map { _ in
@@ -85,7 +103,8 @@ private func validSuccess<R: RandomNumberGenerator>(_ rng: inout R) -> (body: St
     var fields = [
         "\"access_token\":" + jsonString(token),
         "\"token_type\":" + jsonString(Fuzz.pick(["Bearer", "bearer", "BEARER"], &rng)),
-        "\"expires_in\":" + (Fuzz.chance(0.5, &rng) ? "\(seconds)" : "\(seconds).\(Int.random(in: 0...9, using: &rng))"),
+        "\"expires_in\":"
+            + (Fuzz.chance(0.5, &rng) ? "\(seconds)" : "\(seconds).\(Int.random(in: 0...9, using: &rng))"),
     ]
     if Fuzz.chance(0.5, &rng) { fields.append("\"scope\":" + jsonString("*:webhooks/**")) }
     return ("{" + fields.shuffled(using: &rng).joined(separator: ",") + "}", token, seconds)
@@ -107,14 +126,29 @@ private func body<R: RandomNumberGenerator>(_ rng: inout R) -> [UInt8] {
         return bytes
     case 6:
         // Huge strings: a token over the length limit, or a body over the size limit.
-        let length = Fuzz.pick([TokenResponse.maximumTokenLength, TokenResponse.maximumTokenLength + 1, TokenResponse.maximumBodySize - 60, TokenResponse.maximumBodySize + 1], &rng)
-        return Array(#"{"access_token":"\#(String(repeating: "a", count: length))","token_type":"Bearer","expires_in":3600}"#.utf8)
+        let length = Fuzz.pick(
+            [
+                TokenResponse.maximumTokenLength, TokenResponse.maximumTokenLength + 1,
+                TokenResponse.maximumBodySize - 60, TokenResponse.maximumBodySize + 1,
+            ], &rng)
+        return Array(
+            #"{"access_token":"\#(String(repeating: "a", count: length))","token_type":"Bearer","expires_in":3600}"#
+                .utf8)
     case 7:
         // Deep nesting, up to the body size limit.
         let depth = Int.random(in: 1...(TokenResponse.maximumBodySize / 2 - 20), using: &rng)
         let key = Fuzz.pick(["access_token", "error", "expires_in"], &rng)
-        return Array(("{\"\(key)\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}").utf8)
-    case 8: return Array(Fuzz.pick(["", "null", "[]", "\"x\"", "{", "{}", "{\"error\":\"invalid_client\",\"error_description\":\"bad\\u0000\\n secret\"}", "\u{FEFF}{}", "<html>502 Bad Gateway</html>"], &rng).utf8)
+        return Array(
+            ("{\"\(key)\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}").utf8)
+    case 8:
+        return Array(
+            Fuzz.pick(
+                [
+                    "", "null", "[]", "\"x\"", "{", "{}",
+                    "{\"error\":\"invalid_client\",\"error_description\":\"bad\\u0000\\n secret\"}", "\u{FEFF}{}",
+                    "<html>502 Bad Gateway</html>",
+                ], &rng
+            ).utf8)
     default: return Array(Fuzz.string(length: 0...50, &rng).utf8)
     }
 }
@@ -123,10 +157,13 @@ private let contentTypes: [String?] = [
     nil, "application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/problem+json",
     "text/html", "text/plain", "", ";", "application/jsonx", "application/json\0",
 ]
-private let retryAfters: [String?] = [nil, "0", "120", " 5 ", "-1", "abc", "99999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", ""]
+private let retryAfters: [String?] = [
+    nil, "0", "120", " 5 ", "-1", "abc", "99999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", "",
+]
 
 private let anyAnswer = Generator<EndpointAnswer, Shrink.None<EndpointAnswer>> { rng in
-    let status = Fuzz.chance(0.5, &rng)
+    let status =
+        Fuzz.chance(0.5, &rng)
         ? Fuzz.pick([200, 201, 204, 299, 301, 302, 400, 401, 403, 404, 408, 429, 500, 502, 503, 599], &rng)
         : Int.random(in: 100...599, using: &rng)
     return EndpointAnswer(
@@ -164,7 +201,9 @@ private func interpret(_ answer: EndpointAnswer) -> Result<IssuedToken, FetchFai
                 #expect((200..<300).contains(answer.status), "a token from status \(answer.status)")
                 #expect(!token.accessToken.isEmpty)
                 #expect(token.accessToken.utf8.count <= TokenResponse.maximumTokenLength)
-                #expect(token.accessToken.utf8.allSatisfy { (0x21...0x7E).contains($0) }, "token \(token.accessToken.debugDescription)")
+                #expect(
+                    token.accessToken.utf8.allSatisfy { (0x21...0x7E).contains($0) },
+                    "token \(token.accessToken.debugDescription)")
                 #expect(token.lifetime >= .seconds(1))
                 #expect(token.lifetime <= .seconds(315_360_000))
                 #expect(answer.body.count <= TokenResponse.maximumBodySize)
@@ -178,7 +217,11 @@ private func interpret(_ answer: EndpointAnswer) -> Result<IssuedToken, FetchFai
                 case 429: #expect(failure.kind == .rateLimited)
                 case 408: #expect(failure.kind == .timeout)
                 case 500..<600: #expect(failure.kind == .serverError)
-                default: #expect(failure.kind == (failure.isPermanent ? .rejected : failure.kind == .serverError ? .serverError : .unexpectedStatus))
+                default:
+                    #expect(
+                        failure.kind
+                            == (failure.isPermanent
+                                ? .rejected : failure.kind == .serverError ? .serverError : .unexpectedStatus))
                 }
                 // Endpoint text is bounded printable ASCII, whatever the endpoint sent.
                 for text in [failure.oauthError, failure.oauthErrorDescription, failure.detail].compactMap({ $0 }) {
@@ -199,7 +242,11 @@ private func interpret(_ answer: EndpointAnswer) -> Result<IssuedToken, FetchFai
             let (body, token, seconds) = validSuccess(&rng)
             let answer = EndpointAnswer(
                 status: Int.random(in: 200...299, using: &rng),
-                contentType: Fuzz.pick([nil, "application/json", "application/json; charset=utf-8", "Application/JSON", "application/vnd.x+json"], &rng),
+                contentType: Fuzz.pick(
+                    [
+                        nil, "application/json", "application/json; charset=utf-8", "Application/JSON",
+                        "application/vnd.x+json",
+                    ], &rng),
                 retryAfter: Fuzz.pick(retryAfters, &rng), body: Array(body.utf8), requestedScope: "*:webhooks/**")
             return (answer, token, seconds)
         }

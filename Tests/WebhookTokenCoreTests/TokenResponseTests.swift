@@ -12,7 +12,9 @@ private func interpret(
         requestedScope: requestedScope)
 }
 
-private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocation: SourceLocation = #_sourceLocation) -> FetchFailure? {
+private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocation: SourceLocation = #_sourceLocation)
+    -> FetchFailure?
+{
     switch result {
     case .success(let token):
         Issue.record("expected a failure, got \(token)", sourceLocation: sourceLocation)
@@ -27,7 +29,9 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
 
     @Test(arguments: ["Bearer", "bearer", "BEARER"])
     func successWithABearerTokenIsIssued(tokenType: String) throws {
-        let token = try interpret(#"{"access_token":"abc.DEF-123_~+/=","token_type":"\#(tokenType)","expires_in":3600}"#).get()
+        let token = try interpret(
+            #"{"access_token":"abc.DEF-123_~+/=","token_type":"\#(tokenType)","expires_in":3600}"#
+        ).get()
         #expect(token.accessToken == "abc.DEF-123_~+/=")
         #expect(token.tokenType == "Bearer")
         #expect(token.lifetime == .seconds(3600))
@@ -38,15 +42,18 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
 
     @Test func grantedScopeThatContainsTheRequestedOneIsKept() throws {
         let token = try interpret(
-            #"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":"read:x *:webhooks/**"}"#).get()
+            #"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":"read:x *:webhooks/**"}"#
+        ).get()
         #expect(token.scope == "read:x *:webhooks/**")
     }
 
     /// Identity Cloud answers a scope its token policy lacks with a token that has no scope.
     @Test(arguments: [#""""#, #""read:webhooks""#, #""*:webhooks""#])
     func grantedScopeWithoutEveryRequestedValueIsRefusedPermanently(granted: String) throws {
-        let failure = try #require(failureOf(interpret(
-            #"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":\#(granted)}"#)))
+        let failure = try #require(
+            failureOf(
+                interpret(
+                    #"{"access_token":"t","token_type":"Bearer","expires_in":60,"scope":\#(granted)}"#)))
         #expect(failure.kind == .insufficientScope)
         #expect(failure.kind.rawValue == "insufficient_scope")
         #expect(failure.isPermanent)
@@ -72,12 +79,16 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
 
     @Test(arguments: ["application/json; charset=utf-8", "Application/JSON", "application/problem+json", nil])
     func jsonContentTypesAndAMissingOneAreAccepted(contentType: String?) throws {
-        let token = try interpret(contentType: contentType, #"{"access_token":"t","token_type":"Bearer","expires_in":60}"#).get()
+        let token = try interpret(
+            contentType: contentType, #"{"access_token":"t","token_type":"Bearer","expires_in":60}"#
+        ).get()
         #expect(token.accessToken == "t")
     }
 
-    @Test(arguments: [("86400", Duration.seconds(86400)), ("1", .seconds(1)), ("3600.0", .seconds(3600)),
-                      ("1.5", .seconds(1))])
+    @Test(arguments: [
+        ("86400", Duration.seconds(86400)), ("1", .seconds(1)), ("3600.0", .seconds(3600)),
+        ("1.5", .seconds(1)),
+    ])
     func numericExpiresInIsTheLifetimeInWholeSecondsRoundedDown(expiresIn: String, lifetime: Duration) throws {
         let token = try interpret(#"{"access_token":"t","token_type":"Bearer","expires_in":\#(expiresIn)}"#).get()
         #expect(token.lifetime == lifetime)
@@ -87,22 +98,49 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
 
     @Test(arguments: [
         (#"{"access_token":"t","token_type":"Bearer"}"#, "without expires_in"),
-        (#"{"access_token":"t","token_type":"Bearer","expires_in":0}"#, "with expires_in 0.0, which is not a positive number of seconds"),
-        (#"{"access_token":"t","token_type":"Bearer","expires_in":-5}"#, "with expires_in -5.0, which is not a positive number of seconds"),
-        (#"{"access_token":"t","token_type":"Bearer","expires_in":0.5}"#, "with expires_in 0.5, which is not a positive number of seconds"),
-        (#"{"access_token":"t","token_type":"Bearer","expires_in":"3600"}"#, #"with expires_in as the string "3600" instead of a number"#),
+        (
+            #"{"access_token":"t","token_type":"Bearer","expires_in":0}"#,
+            "with expires_in 0.0, which is not a positive number of seconds"
+        ),
+        (
+            #"{"access_token":"t","token_type":"Bearer","expires_in":-5}"#,
+            "with expires_in -5.0, which is not a positive number of seconds"
+        ),
+        (
+            #"{"access_token":"t","token_type":"Bearer","expires_in":0.5}"#,
+            "with expires_in 0.5, which is not a positive number of seconds"
+        ),
+        (
+            #"{"access_token":"t","token_type":"Bearer","expires_in":"3600"}"#,
+            #"with expires_in as the string "3600" instead of a number"#
+        ),
         (#"{"access_token":"t","token_type":"Bearer","expires_in":null}"#, "without expires_in"),
         (#"{"access_token":"t","token_type":"Bearer","expires_in":[3600]}"#, "with an expires_in that is not a number"),
-        (#"{"access_token":"t","token_type":"Bearer","expires_in":1e12}"#, "with expires_in 1000000000000.0, which is not a positive number of seconds"),
+        (
+            #"{"access_token":"t","token_type":"Bearer","expires_in":1e12}"#,
+            "with expires_in 1000000000000.0, which is not a positive number of seconds"
+        ),
         (#"{"access_token":"t","token_type":"mac","expires_in":3600}"#, #"with token_type "mac" instead of Bearer"#),
         (#"{"access_token":"t","expires_in":3600}"#, "without token_type"),
         (#"{"access_token":"t","token_type":1,"expires_in":3600}"#, "with a token_type that is not a string"),
         (#"{"token_type":"Bearer","expires_in":3600}"#, "without access_token"),
         (#"{"access_token":42,"token_type":"Bearer","expires_in":3600}"#, "with an access_token that is not a string"),
-        (#"{"access_token":"two words","token_type":"Bearer","expires_in":3600}"#, "with an access_token that is empty, too long, or not printable ASCII"),
-        (#"{"access_token":"","token_type":"Bearer","expires_in":3600}"#, "with an access_token that is empty, too long, or not printable ASCII"),
-        (#"{"access_token":"t\n","token_type":"Bearer","expires_in":3600}"#, "with an access_token that is empty, too long, or not printable ASCII"),
-        (#"{"access_token":"tö","token_type":"Bearer","expires_in":3600}"#, "with an access_token that is empty, too long, or not printable ASCII"),
+        (
+            #"{"access_token":"two words","token_type":"Bearer","expires_in":3600}"#,
+            "with an access_token that is empty, too long, or not printable ASCII"
+        ),
+        (
+            #"{"access_token":"","token_type":"Bearer","expires_in":3600}"#,
+            "with an access_token that is empty, too long, or not printable ASCII"
+        ),
+        (
+            #"{"access_token":"t\n","token_type":"Bearer","expires_in":3600}"#,
+            "with an access_token that is empty, too long, or not printable ASCII"
+        ),
+        (
+            #"{"access_token":"tö","token_type":"Bearer","expires_in":3600}"#,
+            "with an access_token that is empty, too long, or not printable ASCII"
+        ),
         ("<html>oops</html>", "with a body that is not a JSON object"),
         (#"["access_token"]"#, "with a body that is not a JSON object"),
         ("", "with an empty body"),
@@ -116,33 +154,43 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
     }
 
     @Test func htmlContentTypeIsAnInvalidResponseEvenWithAJSONBody() throws {
-        let failure = try #require(failureOf(interpret(
-            contentType: "text/html; charset=utf-8", #"{"access_token":"t","token_type":"Bearer","expires_in":60}"#)))
+        let failure = try #require(
+            failureOf(
+                interpret(
+                    contentType: "text/html; charset=utf-8",
+                    #"{"access_token":"t","token_type":"Bearer","expires_in":60}"#)))
         #expect(failure.kind == .invalidResponse)
         #expect(failure.severity == .transient)
-        #expect(failure.detail == #"endpoint answered 200 but with content type "text/html" instead of application/json"#)
+        #expect(
+            failure.detail == #"endpoint answered 200 but with content type "text/html" instead of application/json"#)
     }
 
     @Test func oversizedBodyIsRefusedAsTooLarge() throws {
         let padding = String(repeating: " ", count: TokenResponse.maximumBodySize)
-        let failure = try #require(failureOf(interpret(#"{"access_token":"t","token_type":"Bearer","expires_in":60}"# + padding)))
+        let failure = try #require(
+            failureOf(interpret(#"{"access_token":"t","token_type":"Bearer","expires_in":60}"# + padding)))
         #expect(failure.kind == .responseTooLarge)
         #expect(failure.severity == .transient)
     }
 
     @Test func overlongTokenIsRefused() throws {
         let long = String(repeating: "a", count: TokenResponse.maximumTokenLength + 1)
-        let failure = try #require(failureOf(interpret(#"{"access_token":"\#(long)","token_type":"Bearer","expires_in":60}"#)))
+        let failure = try #require(
+            failureOf(interpret(#"{"access_token":"\#(long)","token_type":"Bearer","expires_in":60}"#)))
         #expect(failure.kind == .invalidResponse)
         let longest = String(repeating: "a", count: TokenResponse.maximumTokenLength)
-        #expect(try interpret(#"{"access_token":"\#(longest)","token_type":"Bearer","expires_in":60}"#).get().accessToken == longest)
+        #expect(
+            try interpret(#"{"access_token":"\#(longest)","token_type":"Bearer","expires_in":60}"#).get().accessToken
+                == longest)
     }
 
     // MARK: - Errors
 
     @Test func invalidClientIsPermanentAndKeepsTheOAuthError() throws {
-        let failure = try #require(failureOf(interpret(
-            status: 401, #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)))
+        let failure = try #require(
+            failureOf(
+                interpret(
+                    status: 401, #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)))
         #expect(failure.kind == .rejected)
         #expect(failure.severity == .permanent)
         #expect(failure.isPermanent)
@@ -176,8 +224,10 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
         #expect(failure.kind == (body.contains("temporarily_unavailable") ? .serverError : .unexpectedStatus))
     }
 
-    @Test(arguments: ["invalid_client", "unauthorized_client", "invalid_grant", "unsupported_grant_type", "invalid_scope",
-                      "invalid_request"])
+    @Test(arguments: [
+        "invalid_client", "unauthorized_client", "invalid_grant", "unsupported_grant_type", "invalid_scope",
+        "invalid_request",
+    ])
     func theRFC6749CodesThatBlameTheRequestArePermanent(code: String) throws {
         let failure = try #require(failureOf(interpret(status: 400, #"{"error":"\#(code)"}"#)))
         #expect(failure.isPermanent)
@@ -191,10 +241,15 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
     }
 
     @Test func errorDescriptionIsBoundedAndItsControlCharactersVisible() throws {
-        let failure = try #require(failureOf(interpret(status: 401, #"{"error":"invalid_client","error_description":"bad\nsecret\u001b[31m é"}"#)))
+        let failure = try #require(
+            failureOf(
+                interpret(status: 401, #"{"error":"invalid_client","error_description":"bad\nsecret\u001b[31m é"}"#)))
         #expect(failure.oauthErrorDescription == #"bad\x0asecret\x1b[31m \u{e9}"#)
-        let long = try #require(failureOf(interpret(
-            status: 401, #"{"error":"invalid_client","error_description":"\#(String(repeating: "x", count: 5000))"}"#)))
+        let long = try #require(
+            failureOf(
+                interpret(
+                    status: 401,
+                    #"{"error":"invalid_client","error_description":"\#(String(repeating: "x", count: 5000))"}"#)))
         #expect(long.oauthErrorDescription?.utf8.count == UntrustedText.defaultLimit + 3)
     }
 
@@ -237,10 +292,15 @@ private func failureOf(_ result: Result<IssuedToken, FetchFailure>, sourceLocati
     }
 
     @Test func redirectIsTransientAndNotFollowed() throws {
-        let failure = try #require(failureOf(interpret(status: 302, contentType: "text/html", location: "https://login.example.com/\u{1b}[2J", "")))
+        let failure = try #require(
+            failureOf(
+                interpret(status: 302, contentType: "text/html", location: "https://login.example.com/\u{1b}[2J", "")))
         #expect(failure.kind == .redirect)
         #expect(failure.severity == .transient)
         #expect(failure.httpStatus == 302)
-        #expect(failure.detail == #"endpoint answered 302 with a redirect to https://login.example.com/\x1b[2J; redirects are not followed (set token_url to the final URL)"#)
+        #expect(
+            failure.detail
+                == #"endpoint answered 302 with a redirect to https://login.example.com/\x1b[2J; redirects are not followed (set token_url to the final URL)"#
+        )
     }
 }

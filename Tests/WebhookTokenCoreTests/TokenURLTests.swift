@@ -40,21 +40,27 @@ import WebhookTokenCore
         #expect(throws: problem) { try TokenURL(parsing: input) }
     }
 
-    @Test(arguments: ["http://localhost/token", "http://LOCALHOST:8080/token", "http://127.0.0.1:8080/token",
-                      "http://127.255.0.9/token", "http://[::1]/token"])
+    @Test(arguments: [
+        "http://localhost/token", "http://LOCALHOST:8080/token", "http://127.0.0.1:8080/token",
+        "http://127.255.0.9/token", "http://[::1]/token",
+    ])
     func allowsPlainHTTPOnlyToLoopbackHosts(input: String) throws {
         #expect(try TokenURL(parsing: input).scheme == "http")
     }
 
-    @Test(arguments: [("localhost", true), ("127.0.0.1", true), ("::1", true), ("127.0.0.256", false),
-                      ("128.0.0.1", false), ("localhost.example.com", false), ("127.0.0", false),
-                      // A name under .localhost goes to DNS with `hosts: files dns`.
-                      ("emulator.localhost", false)])
+    @Test(arguments: [
+        ("localhost", true), ("127.0.0.1", true), ("::1", true), ("127.0.0.256", false),
+        ("128.0.0.1", false), ("localhost.example.com", false), ("127.0.0", false),
+        // A name under .localhost goes to DNS with `hosts: files dns`.
+        ("emulator.localhost", false),
+    ])
     func recognisesLoopbackHosts(host: String, loopback: Bool) {
         #expect(TokenURL.isLoopback(host) == loopback)
     }
 
-    @Test(arguments: ["https://v1.api.us.janrain.com", "https://v1.api.us.janrain.com/", "https://v1.api.us.janrain.com///"])
+    @Test(arguments: [
+        "https://v1.api.us.janrain.com", "https://v1.api.us.janrain.com/", "https://v1.api.us.janrain.com///",
+    ])
     func identityCloudURLIsBaseThenCustomerThenLoginToken(base: String) throws {
         let url = try TokenURL(baseURL: base, customerID: "abc-123")
         #expect(url.description == "https://v1.api.us.janrain.com/abc-123/login/token")

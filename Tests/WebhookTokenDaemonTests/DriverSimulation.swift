@@ -40,7 +40,8 @@ final class DriverSimulation {
     }
 
     func run(until end: Duration) async throws {
-        let broker = self.broker, fetcher = self.fetcher
+        let broker = self.broker
+        let fetcher = self.fetcher
         let loop = Task { await broker.runRenewals(fetcher: fetcher) }
         defer { loop.cancel() }
         while clock.uptime < end {

@@ -24,7 +24,9 @@ import WebhookTokenCore
         let simulation = try DriverSimulation()
         simulation.endpoint = { started in
             // Down from 40 minutes in, before the first renewal, for 13 minutes past that renewal.
-            if started >= .seconds(2400) && started < .seconds(2700 + 13 * 60) { return .failure(Self.connectionRefused) }
+            if started >= .seconds(2400) && started < .seconds(2700 + 13 * 60) {
+                return .failure(Self.connectionRefused)
+            }
             return .success(DriverSimulation.token())
         }
         try await simulation.run(until: .seconds(4 * 3600))

@@ -50,7 +50,8 @@ final class ManualBrokerClock: BrokerClock {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
                     if state.cancelled.remove(id) != nil || duration <= .zero { return true }
-                    state.sleepers.append(Sleeper(id: id, deadline: state.uptime + duration, continuation: continuation))
+                    state.sleepers.append(
+                        Sleeper(id: id, deadline: state.uptime + duration, continuation: continuation))
                     return false
                 }
                 if resumeNow { continuation.resume() }

@@ -127,7 +127,10 @@ import WebhookTokenServer
         clock.advance(by: .seconds(60))
         async let refreshed = broker.refreshToken(peerUID: 1000)
         try await until("the refresh's fetch") { fetcher.pending == 1 }
-        fetcher.answer(.failure(FetchFailure(kind: .serverError, severity: .transient, httpStatus: 503, detail: "endpoint answered 503")))
+        fetcher.answer(
+            .failure(
+                FetchFailure(kind: .serverError, severity: .transient, httpStatus: 503, detail: "endpoint answered 503")
+            ))
         let answer = await refreshed
         guard case .token(let presented, _, let note) = answer else {
             Issue.record("expected the current token, got \(answer)")

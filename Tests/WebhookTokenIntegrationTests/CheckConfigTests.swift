@@ -7,7 +7,9 @@ struct CheckConfigTests {
     @Test func printsTheEffectiveConfigurationWithTheSecretRedacted() throws {
         let directory = try TemporaryDirectory.make(prefix: "wtcfg")
         defer { directory.remove() }
-        let path = try directory.write("config.toml", """
+        let path = try directory.write(
+            "config.toml",
+            """
             [endpoint]
             base_url = "https://v1.api.us.janrain.com"
             customer_id = "01000000-0000-3000-9000-000000000000"
@@ -17,7 +19,9 @@ struct CheckConfigTests {
             """, mode: 0o600)
         let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
         #expect(result.status == 0)
-        #expect(result.standardOutput.contains(#"token_url = "https://v1.api.us.janrain.com/01000000-0000-3000-9000-000000000000/login/token""#))
+        #expect(
+            result.standardOutput.contains(
+                #"token_url = "https://v1.api.us.janrain.com/01000000-0000-3000-9000-000000000000/login/token""#))
         #expect(result.standardOutput.contains(#"client_secret = "<redacted>""#))
         #expect(result.standardOutput.contains("configuration OK"))
         #expect(!result.standardOutput.contains("very-secret-value"))
@@ -27,7 +31,9 @@ struct CheckConfigTests {
     @Test func refusesAnInlineSecretInAFileOthersCanRead() throws {
         let directory = try TemporaryDirectory.make(prefix: "wtcfg")
         defer { directory.remove() }
-        let path = try directory.write("config.toml", """
+        let path = try directory.write(
+            "config.toml",
+            """
             [endpoint]
             token_url = "https://idp.example.com/oauth2/token"
             [credentials]
@@ -36,7 +42,9 @@ struct CheckConfigTests {
             """, mode: 0o644)
         let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
         #expect(result.status == 78)
-        #expect(result.standardError.contains("an inline client_secret is refused because \(path) is accessible by group or others (mode 0644)"))
+        #expect(
+            result.standardError.contains(
+                "an inline client_secret is refused because \(path) is accessible by group or others (mode 0644)"))
         #expect(!result.standardError.contains("very-secret-value"))
     }
 
@@ -44,7 +52,9 @@ struct CheckConfigTests {
         let directory = try TemporaryDirectory.make(prefix: "wtcfg")
         defer { directory.remove() }
         let secret = try directory.write("secret", "s\n", mode: 0o620)
-        let path = try directory.write("config.toml", """
+        let path = try directory.write(
+            "config.toml",
+            """
             [endpoint]
             token_url = "https://idp.example.com/oauth2/token"
             [credentials]
@@ -60,13 +70,17 @@ struct CheckConfigTests {
         let directory = try TemporaryDirectory.make(prefix: "wtcfg")
         defer { directory.remove() }
         _ = try directory.write("client-secret", "from-credential\n", mode: 0o400)
-        let path = try directory.write("config.toml", """
+        let path = try directory.write(
+            "config.toml",
+            """
             [endpoint]
             token_url = "https://idp.example.com/oauth2/token"
             [credentials]
             client_id = "abc"
             """, mode: 0o644)
-        let withCredential = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: ["CREDENTIALS_DIRECTORY": directory.path])
+        let withCredential = try Shell.run(
+            Binaries.daemon, ["--check-config", "--config", path],
+            environment: ["CREDENTIALS_DIRECTORY": directory.path])
         #expect(withCredential.status == 0)
         #expect(withCredential.standardOutput.contains("client secret from systemd credential client-secret"))
         // Outside the unit the credential cannot be checked, which --check-config says...
@@ -80,14 +94,18 @@ struct CheckConfigTests {
         // And an empty credentials directory is a missing secret even for --check-config.
         let emptyDirectory = try TemporaryDirectory.make(prefix: "wtcred")
         defer { emptyDirectory.remove() }
-        let empty = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: ["CREDENTIALS_DIRECTORY": emptyDirectory.path])
+        let empty = try Shell.run(
+            Binaries.daemon, ["--check-config", "--config", path],
+            environment: ["CREDENTIALS_DIRECTORY": emptyDirectory.path])
         #expect(empty.status == 78)
     }
 
     @Test func reportsEveryProblemWithFileKeyAndLine() throws {
         let directory = try TemporaryDirectory.make(prefix: "wtcfg")
         defer { directory.remove() }
-        let path = try directory.write("config.toml", """
+        let path = try directory.write(
+            "config.toml",
+            """
             [endpoint]
             token_url = "http://idp.example.com/token"
             scpoe = "x"
@@ -104,14 +122,19 @@ struct CheckConfigTests {
         let text = result.standardError
         #expect(text.contains("\(path):2: endpoint.token_url"))
         #expect(text.contains("\(path):3: endpoint.scpoe: unknown key; did you mean \"scope\"?"))
-        #expect(text.contains("\(path):8: socket.mode: found a integer") || text.contains("\(path):8: socket.mode: found an integer"))
+        #expect(
+            text.contains("\(path):8: socket.mode: found a integer")
+                || text.contains("\(path):8: socket.mode: found an integer"))
         #expect(text.contains("\(path):10: renewal.retry_max: found \"5 minutes\""))
     }
 
     @Test func missingFileIsAClearError() throws {
-        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", "/nonexistent/config.toml"], environment: [:])
+        let result = try Shell.run(
+            Binaries.daemon, ["--check-config", "--config", "/nonexistent/config.toml"], environment: [:])
         #expect(result.status == 78)
-        #expect(result.standardError.contains("cannot open the configuration file /nonexistent/config.toml: No such file or directory"))
+        #expect(
+            result.standardError.contains(
+                "cannot open the configuration file /nonexistent/config.toml: No such file or directory"))
     }
 
     static let minimal = """
@@ -146,7 +169,9 @@ struct CheckConfigTests {
         chown(path, 65534, 65534)
         let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", path], environment: [:])
         #expect(result.status == 78)
-        #expect(result.standardError.contains("is owned by uid 65534, neither root nor the daemon's user"), "\(result.standardError)")
+        #expect(
+            result.standardError.contains("is owned by uid 65534, neither root nor the daemon's user"),
+            "\(result.standardError)")
     }
 
     /// With the unit's Group=webhook-token, a group-readable secret is readable by every consumer.
@@ -165,7 +190,9 @@ struct CheckConfigTests {
     @Test func refusesPlainHTTPToANameUnderLocalhost() throws {
         let directory = try TemporaryDirectory.make(prefix: "wtcfg")
         defer { directory.remove() }
-        let path = try directory.write("config.toml", """
+        let path = try directory.write(
+            "config.toml",
+            """
             [endpoint]
             token_url = "http://idp.localhost/token"
             [credentials]

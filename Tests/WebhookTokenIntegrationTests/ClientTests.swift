@@ -80,7 +80,8 @@ struct ClientTests {
         let harness = try await DaemonHarness(expiresIn: 600)
         defer { Task { await harness.cleanup() } }
         try harness.writeConfig(extra: "")
-        let config = try String(contentsOfFile: harness.configPath, encoding: .utf8).replacingOccurrences(of: #"mode = "0666""#, with: #"mode = "0600""#)
+        let config = try String(contentsOfFile: harness.configPath, encoding: .utf8).replacingOccurrences(
+            of: #"mode = "0666""#, with: #"mode = "0600""#)
         _ = try harness.directory.write("config.toml", config, mode: 0o600)
         try await harness.launch()
         try await harness.waitForToken()

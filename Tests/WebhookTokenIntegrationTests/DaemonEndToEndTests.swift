@@ -49,7 +49,9 @@ struct DaemonEndToEndTests {
             let response = try socketRequest(harness.socketPath, "GET", "/v1/token?format=raw")
             let receivedAt = ContinuousClock.now
             if response.status == 200 {
-                let record = try #require(harness.emulator.issuedTokens.first { $0.token == response.body }, "served a token the endpoint never issued")
+                let record = try #require(
+                    harness.emulator.issuedTokens.first { $0.token == response.body },
+                    "served a token the endpoint never issued")
                 #expect(receivedAt < record.expiresAt, "served a token after its expiry")
                 if seen.last != response.body { seen.append(response.body) }
             } else {

@@ -32,7 +32,9 @@ struct DeliveryTests {
         try await harness.waitForToken()
         let emulator = harness.emulator
         let results = await onThreads(1) { _ -> (reads: Int, tokens: Set<String>, problems: [String]) in
-            var reads = 0, tokens: Set<String> = [], problems: [String] = []
+            var reads = 0
+            var tokens: Set<String> = []
+            var problems: [String] = []
             let end = ContinuousClock.now + .seconds(5)
             while ContinuousClock.now < end {
                 guard let data = FileManager.default.contents(atPath: path) else { continue }
@@ -48,7 +50,9 @@ struct DeliveryTests {
                     problems.append("a token the endpoint never issued")
                     continue
                 }
-                if ContinuousClock.now >= record.expiresAt { problems.append("expired by \(record.expiresAt.duration(to: .now))") }
+                if ContinuousClock.now >= record.expiresAt {
+                    problems.append("expired by \(record.expiresAt.duration(to: .now))")
+                }
             }
             return (reads, tokens, problems)
         }
@@ -79,7 +83,9 @@ struct DeliveryTests {
 
         // An outage past the token's end: the file goes; recovery writes it again.
         harness.emulator.setBehavior(.respond(status: 503, headers: [], body: ""))
-        try await eventually("the sink's removal at the end of serving") { !FileManager.default.fileExists(atPath: path) }
+        try await eventually("the sink's removal at the end of serving") {
+            !FileManager.default.fileExists(atPath: path)
+        }
         #expect(try socketRequest(harness.socketPath, "GET", "/v1/token").status == 503)
         harness.emulator.setBehavior(.issue)
         try await eventually("the sink written again") { FileManager.default.fileExists(atPath: path) }
@@ -104,12 +110,18 @@ struct DeliveryTests {
         try await eventually("the sinks") { FileManager.default.fileExists(atPath: sinks.file("env")) }
 
         #expect(try String(contentsOfFile: sinks.file("raw"), encoding: .utf8) == token + "\n")
-        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n", "the link was replaced, not followed")
+        #expect(
+            try String(contentsOfFile: victim, encoding: .utf8) == "precious\n", "the link was replaced, not followed")
         #expect(try String(contentsOfFile: sinks.file("header"), encoding: .utf8) == "Authorization: Bearer \(token)\n")
         let json = try #require(jsonObject(try String(contentsOfFile: sinks.file("json"), encoding: .utf8)))
         #expect(json["access_token"] as? String == token)
         #expect(json["fingerprint"] as? String != nil)
-        let sourced = try Shell.run("/bin/sh", ["-c", ". \"$1\"; printf '%s|%s' \"$WEBHOOK_TOKEN\" \"$WEBHOOK_TOKEN_EXPIRES_AT\"", "sh", sinks.file("env")])
+        let sourced = try Shell.run(
+            "/bin/sh",
+            [
+                "-c", ". \"$1\"; printf '%s|%s' \"$WEBHOOK_TOKEN\" \"$WEBHOOK_TOKEN_EXPIRES_AT\"", "sh",
+                sinks.file("env"),
+            ])
         #expect(sourced.standardOutput.hasPrefix(token + "|"), "\(sourced)")
         #expect(sourced.standardOutput.hasSuffix("Z"))
         for format in ["raw", "header", "json", "env"] {
@@ -129,7 +141,9 @@ struct DeliveryTests {
         defer { shm.remove() }
         chown(shm.path, 65534, 65534)
         func check(_ sink: String) throws -> Shell.Result {
-            let config = try directory.write("config.toml", """
+            let config = try directory.write(
+                "config.toml",
+                """
                 [endpoint]
                 token_url = "https://idp.example/token"
                 [credentials]
@@ -148,7 +162,8 @@ struct DeliveryTests {
         #expect(shared.standardError.contains("is writable by others"), "\(shared.standardError)")
         let foreign = try check("path = \"\(shm.file("token"))\"")
         #expect(foreign.standardError.contains("owned by uid 65534"), "\(foreign.standardError)")
-        let group = try check("path = \"\(directory.file("token"))\"\nallow_persistent_storage = true\ngroup = \"no-such-group-xyz\"")
+        let group = try check(
+            "path = \"\(directory.file("token"))\"\nallow_persistent_storage = true\ngroup = \"no-such-group-xyz\"")
         #expect(group.standardError.contains(#"the group "no-such-group-xyz" does not exist"#))
     }
 
@@ -158,14 +173,17 @@ struct DeliveryTests {
         let sinks = try makeSinkDirectory()
         defer { sinks.remove() }
         let out = sinks.file("hook.out")
-        let script = #"{ env; echo "ARGS $0 $*"; echo "STDIN $(cat)"; tr '\0' '\n' < /proc/$$/environ; } > "$0.tmp"; mv "$0.tmp" "$0""#
-        let harness = try await DaemonHarness(expiresIn: 600, extraConfig: """
-            [[sink]]
-            path = "\(sinks.file("token"))"
-            [[hook]]
-            command = ["/bin/sh", "-c", '''\(script)''', "\(out)"]
-            stdin = "token"
-            """)
+        let script =
+            #"{ env; echo "ARGS $0 $*"; echo "STDIN $(cat)"; tr '\0' '\n' < /proc/$$/environ; } > "$0.tmp"; mv "$0.tmp" "$0""#
+        let harness = try await DaemonHarness(
+            expiresIn: 600,
+            extraConfig: """
+                [[sink]]
+                path = "\(sinks.file("token"))"
+                [[hook]]
+                command = ["/bin/sh", "-c", '''\(script)''', "\(out)"]
+                stdin = "token"
+                """)
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
@@ -190,11 +208,13 @@ struct DeliveryTests {
         let sinks = try makeSinkDirectory()
         defer { sinks.remove() }
         let log = sinks.file("runs")
-        let harness = try await DaemonHarness(expiresIn: 1, extraConfig: """
-            [[hook]]
-            command = ["/bin/sh", "-c", "echo start >> \(log); sleep 30; echo end >> \(log)"]
-            timeout = "1s"
-            """)
+        let harness = try await DaemonHarness(
+            expiresIn: 1,
+            extraConfig: """
+                [[hook]]
+                command = ["/bin/sh", "-c", "echo start >> \(log); sleep 30; echo end >> \(log)"]
+                timeout = "1s"
+                """)
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
@@ -218,10 +238,12 @@ struct DeliveryTests {
     }
 
     @Test func aFailingHookIsLoggedAndCounted() async throws {
-        let harness = try await DaemonHarness(expiresIn: 600, extraConfig: """
-            [[hook]]
-            command = ["/bin/sh", "-c", "echo went wrong; exit 3"]
-            """)
+        let harness = try await DaemonHarness(
+            expiresIn: 600,
+            extraConfig: """
+                [[hook]]
+                command = ["/bin/sh", "-c", "echo went wrong; exit 3"]
+                """)
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
@@ -244,7 +266,9 @@ struct DeliveryTests {
 
         // A different fingerprint: at once.
         var started = ContinuousClock.now
-        #expect(try socketRequest(harness.socketPath, "GET", "/v1/token?after=00000000&wait=30&format=raw").body == first.body)
+        #expect(
+            try socketRequest(harness.socketPath, "GET", "/v1/token?after=00000000&wait=30&format=raw").body
+                == first.body)
         #expect(started.duration(to: .now) < .seconds(1))
         // The same, and no new token: after the wait, with the current one.
         started = ContinuousClock.now
@@ -255,7 +279,10 @@ struct DeliveryTests {
 
         // Many waiters, one new token: all answered with it at once.
         let waiters = try (0..<50).map { _ in try SocketConnection(path: harness.socketPath, timeout: .seconds(20)) }
-        for waiter in waiters { try waiter.send("GET /v1/tokens/default?after=\(fingerprint)&wait=60&format=raw HTTP/1.1\r\nHost: x\r\n\r\n") }
+        for waiter in waiters {
+            try waiter.send(
+                "GET /v1/tokens/default?after=\(fingerprint)&wait=60&format=raw HTTP/1.1\r\nHost: x\r\n\r\n")
+        }
         try await Task.sleep(for: .milliseconds(1100))  // past refresh_min_interval
         let refreshed = try socketRequest(harness.socketPath, "POST", "/v1/token/refresh?format=raw")
         for waiter in waiters {
@@ -291,7 +318,9 @@ struct DeliveryTests {
         try await harness.launch()
         try await harness.waitForToken()
         let afterRestart = try #require(harness.emulator.issuedTokens.last?.token)
-        try await eventually(timeout: .seconds(15), "the restarted daemon's token") { output.text.contains(afterRestart) }
+        try await eventually(timeout: .seconds(15), "the restarted daemon's token") {
+            output.text.contains(afterRestart)
+        }
         let lines = output.text.split(separator: "\n").map(String.init)
         #expect(Set(lines).count == lines.count, "each token once")
         let issued = Set(harness.emulator.issuedTokens.map(\.token))

@@ -49,7 +49,8 @@ struct FaultInjectionTests {
         case .status500: emulator.setBehavior(.respond(status: 500, headers: [], body: #"{"error":"server_error"}"#))
         case .status502: emulator.setBehavior(.respond(status: 502, headers: [], body: "<html>Bad Gateway</html>"))
         case .status503: emulator.setBehavior(.respond(status: 503, headers: [.init("Retry-After", "0")], body: ""))
-        case .tooManyRequests: emulator.setBehavior(.respond(status: 429, headers: [.init("Retry-After", "1")], body: ""))
+        case .tooManyRequests:
+            emulator.setBehavior(.respond(status: 429, headers: [.init("Retry-After", "1")], body: ""))
         case .hang: emulator.setBehavior(.hang)
         case .resetMidResponse: emulator.setBehavior(.resetMidResponse)
         case .garbage200: emulator.setBehavior(.respond(status: 200, headers: [], body: "{\"access_tok"))
@@ -112,7 +113,9 @@ struct FaultInjectionTests {
 
         #expect(report.violations == [])
         let recovered = try #require(report.firstServed(after: healedAt))
-        #expect(healedAt.duration(to: recovered) <= fault.recoveryBound, "recovered after \(healedAt.duration(to: recovered))")
+        #expect(
+            healedAt.duration(to: recovered) <= fault.recoveryBound,
+            "recovered after \(healedAt.duration(to: recovered))")
         // The last good token was served until close to its end (threshold 0.2 s, polling 15 ms).
         let lastServedDuringFault = report.timeline.last { $0.at < healedAt && $0.token == lastGood.token }?.at
         #expect(try #require(lastServedDuringFault) >= lastGood.expiresAt - .milliseconds(700))
@@ -139,7 +142,11 @@ struct FaultInjectionTests {
         let left = try #require(body["expires_in"] as? Int)
         #expect(left <= expiresIn && left >= expiresIn - 3 || expiresIn == 1)
         // A 1 s token is renewed every 0.5 s (the floor), not in a tight loop.
-        if expiresIn == 1 { #expect(harness.emulator.requestCount <= 9) } else { #expect(harness.emulator.requestCount == 1) }
+        if expiresIn == 1 {
+            #expect(harness.emulator.requestCount <= 9)
+        } else {
+            #expect(harness.emulator.requestCount == 1)
+        }
         #expect(try await harness.stop() == 0)
     }
 

@@ -36,7 +36,8 @@ struct HostileConditionsTests {
         var behavior: TokenEndpointEmulator.Behavior {
             switch self {
             case .proxyHTML403:
-                return .respond(status: 403, headers: [.init("Content-Type", "text/html")], body: "<html>Request blocked</html>")
+                return .respond(
+                    status: 403, headers: [.init("Content-Type", "text/html")], body: "<html>Request blocked</html>")
             case .notFoundDuringADeploy:
                 return .respond(status: 404, headers: [.init("Content-Type", "text/html")], body: "<h1>Not Found</h1>")
             case .temporarilyUnavailable:
@@ -106,8 +107,10 @@ struct HostileConditionsTests {
         let harness = try await DaemonHarness(expiresIn: 600)
         defer { Task { await harness.cleanup() } }
         let hostile = #"\u001b[2J\u001b[31mpwned\nwebhook-tokend: forged line "# + String(repeating: "A", count: 4000)
-        harness.emulator.setBehavior(.respond(
-            status: 503, headers: [], body: #"{"error":"server_error\u001b[5m","error_description":"\#(hostile)"}"#))
+        harness.emulator.setBehavior(
+            .respond(
+                status: 503, headers: [], body: #"{"error":"server_error\u001b[5m","error_description":"\#(hostile)"}"#)
+        )
         try await harness.launch()
         try await eventually("a failed attempt") { harness.emulator.requestCount >= 2 }
         let status = try harness.client(["status"])

@@ -16,9 +16,10 @@ final class SecondEndpoint: Sendable {
         self.name = name
         clientID = "\(name)-client"
         let certificates = TestCertificates.shared
-        emulator = TokenEndpointEmulator(options: .init(
-            clientID: clientID, clientSecret: secret, expiresIn: expiresIn,
-            tls: (certificates.serverCertificate, certificates.serverKey)))
+        emulator = TokenEndpointEmulator(
+            options: .init(
+                clientID: clientID, clientSecret: secret, expiresIn: expiresIn,
+                tls: (certificates.serverCertificate, certificates.serverKey)))
         port = try await emulator.start()
         secretFile = try harness.directory.write("\(name).secret", secret + "\n", mode: 0o600)
     }
@@ -78,7 +79,9 @@ struct ProfilesTests {
 
         // The client: --profile, and the environment.
         #expect(try harness.client(["--profile", "hosted-login"]).standardOutput == configToken + "\n")
-        #expect(try harness.client([], environment: ["WEBHOOK_TOKEN_PROFILE": "hosted-login"]).standardOutput == configToken + "\n")
+        #expect(
+            try harness.client([], environment: ["WEBHOOK_TOKEN_PROFILE": "hosted-login"]).standardOutput == configToken
+                + "\n")
         #expect(try harness.client([]).standardOutput == webhooksToken + "\n")
         let noSuch = try harness.client(["--profile", "nope"])
         #expect(noSuch.status == 64)
@@ -218,7 +221,12 @@ struct ProfilesTests {
         defer { Task { await harness.cleanup() } }
         let first = try await SecondEndpoint(harness: harness, name: "webhooks")
         let second = try await SecondEndpoint(harness: harness, name: "hosted-login")
-        defer { Task { await first.emulator.shutdown(); await second.emulator.shutdown() } }
+        defer {
+            Task {
+                await first.emulator.shutdown()
+                await second.emulator.shutdown()
+            }
+        }
         try harness.writeConfigWithoutDefaultProfile(extra: first.config() + second.config())
         try await harness.launch()
         try await eventually("both tokens") {

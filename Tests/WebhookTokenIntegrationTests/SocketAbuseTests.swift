@@ -84,7 +84,8 @@ struct SocketAbuseTests {
         try await harness.launch()
         try await harness.waitForToken()
         let connection = try SocketConnection(path: harness.socketPath)
-        try connection.send("GET /v1/token HTTP/1.1\r\nHost: x\r\nX-Padding: \(String(repeating: "a", count: 9000))\r\n\r\n")
+        try connection.send(
+            "GET /v1/token HTTP/1.1\r\nHost: x\r\nX-Padding: \(String(repeating: "a", count: 9000))\r\n\r\n")
         let response = try connection.readResponse()
         #expect(response.status == 431)
         #expect(connection.isClosedByPeer())
@@ -93,7 +94,8 @@ struct SocketAbuseTests {
     }
 
     @Test func timesOutSlowAndIdlePeers() async throws {
-        let harness = try await DaemonHarness(expiresIn: 600, socket: #"header_timeout = "400ms"\#nidle_timeout = "400ms""#)
+        let harness = try await DaemonHarness(
+            expiresIn: 600, socket: #"header_timeout = "400ms"\#nidle_timeout = "400ms""#)
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
@@ -127,11 +129,13 @@ struct SocketAbuseTests {
     }
 
     @Test func refusesUsersNotAllowedAndLetsAllowedOnesIn() async throws {
-        let harness = try await DaemonHarness(expiresIn: 600, extraConfig: """
-            [access]
-            allowed_users = ["nobody"]
-            allowed_groups = ["daemon"]
-            """)
+        let harness = try await DaemonHarness(
+            expiresIn: 600,
+            extraConfig: """
+                [access]
+                allowed_users = ["nobody"]
+                allowed_groups = ["daemon"]
+                """)
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await eventually("the first token") { !harness.emulator.issuedTokens.isEmpty }

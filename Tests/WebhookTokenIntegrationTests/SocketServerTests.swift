@@ -35,8 +35,11 @@ struct SocketServerTests {
             #expect(try connection.request("GET", "/v1/token").status == 200)
         }
         try connection.send(
-            "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/token?format=raw HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
-        let first = try connection.readResponse(), second = try connection.readResponse(), third = try connection.readResponse()
+            "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/token?format=raw HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        let first = try connection.readResponse()
+        let second = try connection.readResponse()
+        let third = try connection.readResponse()
         #expect(jsonObject(first.body)?["state"] as? String == "valid")
         #expect(second.body == harness.emulator.issuedTokens.last?.token)
         #expect(third.status == 404)
@@ -93,7 +96,8 @@ struct MetricsEndpointTests {
         let text = response.body
         #expect((Self.value(text, #"webhook_tokend_requests_total{endpoint="token",status="200"}"#) ?? 0) >= 7)
         #expect(Self.value(text, #"webhook_tokend_requests_total{endpoint="other",status="404"}"#) == 1)
-        #expect(Self.value(text, #"webhook_tokend_token_fetches_total{profile="default",result="success",code="ok"}"#) == 1)
+        #expect(
+            Self.value(text, #"webhook_tokend_token_fetches_total{profile="default",result="success",code="ok"}"#) == 1)
         #expect(Self.value(text, #"webhook_tokend_state{profile="default",state="valid"}"#) == 1)
         #expect(Self.value(text, #"webhook_tokend_state{profile="default",state="expired"}"#) == 0)
         let expiresIn = try #require(Self.value(text, #"webhook_tokend_token_expires_in_seconds{profile="default"}"#))

@@ -18,7 +18,9 @@ struct SystemdContainerTests {
         #expect(state["ActiveState"] == "active" && state["SubState"] == "running", "\(state)")
     }
 
-    @Test("READY=1 only after the first token: active/running then, activating with a reason before; After= consumers wait")
+    @Test(
+        "READY=1 only after the first token: active/running then, activating with a reason before; After= consumers wait"
+    )
     func readyAfterFirstToken() async throws {
         try await SystemdContainer.with { container in
             // The endpoint is down: the daemon keeps retrying, the unit stays "activating", and a
@@ -26,14 +28,20 @@ struct SystemdContainerTests {
             try container.must("systemctl", "start", "--no-block", Self.tokend, "token-consumer.service")
             try await eventually("a STATUS= about the failing first fetch") {
                 let state = try container.show(Self.tokend)
-                return state["StatusText"]?.contains("waiting for first token:") == true && state["StatusText"]?.contains("retrying") == true
+                return state["StatusText"]?.contains("waiting for first token:") == true
+                    && state["StatusText"]?.contains("retrying") == true
             }
             try await Task.sleep(for: .seconds(1.5))
             let waiting = try container.show(Self.tokend)
             #expect(waiting["ActiveState"] == "activating" && waiting["SubState"] == "start", "\(waiting)")
-            #expect(waiting["StatusText"]?.contains("connection refused") == true || waiting["StatusText"]?.contains("unreachable") == true, "\(waiting)")
-            let consumerBefore = try container.show("token-consumer.service", ["ActiveState", "ExecMainStartTimestampMonotonic"])
-            #expect(consumerBefore["ActiveState"] == "inactive" && consumerBefore["ExecMainStartTimestampMonotonic"] == "0", "\(consumerBefore)")
+            #expect(
+                waiting["StatusText"]?.contains("connection refused") == true
+                    || waiting["StatusText"]?.contains("unreachable") == true, "\(waiting)")
+            let consumerBefore = try container.show(
+                "token-consumer.service", ["ActiveState", "ExecMainStartTimestampMonotonic"])
+            #expect(
+                consumerBefore["ActiveState"] == "inactive" && consumerBefore["ExecMainStartTimestampMonotonic"] == "0",
+                "\(consumerBefore)")
 
             // The endpoint comes up: the first token, READY=1, active/running.
             try container.must("systemctl", "start", Self.endpoint)
@@ -46,10 +54,12 @@ struct SystemdContainerTests {
 
             // The consumer ran only after that, as an unprivileged member of webhook-token, and got the token.
             try await eventually("the consumer to finish") {
-                let consumer = try container.show("token-consumer.service", ["ActiveState", "Result", "ExecMainExitTimestampMonotonic"])
+                let consumer = try container.show(
+                    "token-consumer.service", ["ActiveState", "Result", "ExecMainExitTimestampMonotonic"])
                 return consumer["ActiveState"] == "active" || consumer["ActiveState"] == "failed"
             }
-            let consumer = try container.show("token-consumer.service", ["Result", "ExecMainStatus", "ExecMainStartTimestampMonotonic"])
+            let consumer = try container.show(
+                "token-consumer.service", ["Result", "ExecMainStatus", "ExecMainStartTimestampMonotonic"])
             let consumerLog = try container.journal("token-consumer.service")
             #expect(consumer["Result"] == "success" && consumer["ExecMainStatus"] == "0", "\(consumer)\n\(consumerLog)")
             let consumerStart = UInt64(consumer["ExecMainStartTimestampMonotonic"] ?? "") ?? 0
@@ -57,12 +67,17 @@ struct SystemdContainerTests {
             #expect(consumerStart >= daemonReady, "the consumer started before READY=1")
 
             // Native journal logging, with the stable MESSAGE_ID of "token obtained".
-            let obtained = try container.must("journalctl", "--no-pager", "-o", "verbose", "_SYSTEMD_UNIT=\(Self.tokend)", "MESSAGE_ID=5b1e2c0f7f8a4d2e9c3a6b1d0e4f7a21")
+            let obtained = try container.must(
+                "journalctl", "--no-pager", "-o", "verbose", "_SYSTEMD_UNIT=\(Self.tokend)",
+                "MESSAGE_ID=5b1e2c0f7f8a4d2e9c3a6b1d0e4f7a21")
             #expect(obtained.contains("TOKEN_FINGERPRINT="), "\(obtained)")
             #expect(!obtained.contains(SystemdContainer.secret))
 
             // The shipped units verify with the binaries where they point.
-            let verify = try container.run(["systemd-analyze", "verify", "/etc/systemd/system/webhook-tokend.service", "/etc/systemd/system/webhook-tokend.socket"])
+            let verify = try container.run([
+                "systemd-analyze", "verify", "/etc/systemd/system/webhook-tokend.service",
+                "/etc/systemd/system/webhook-tokend.socket",
+            ])
             #expect(verify.status == 0 && verify.standardError.isEmpty, "\(verify.standardError)")
         }
     }
@@ -80,7 +95,8 @@ struct SystemdContainerTests {
                 let state = try container.show(Self.tokend)
                 return state["NRestarts"] == "1" && state["SubState"] == "running" && state["MainPID"] != pid
             }
-            let entries = try container.must("journalctl", "--no-pager", "-o", "verbose", "UNIT=\(Self.tokend)", "UNIT_RESULT=watchdog")
+            let entries = try container.must(
+                "journalctl", "--no-pager", "-o", "verbose", "UNIT=\(Self.tokend)", "UNIT_RESULT=watchdog")
             #expect(entries.contains("UNIT_RESULT=watchdog"), "no UNIT_RESULT=watchdog in the journal")
             let messages = try container.journal(Self.tokend)
             #expect(messages.contains("Watchdog timeout"), "\(messages)")
@@ -99,16 +115,26 @@ struct SystemdContainerTests {
             let gid = try container.must("getent", "group", "webhook-token").split(separator: ":")[2]
             var info = stat()
             #expect(lstat(container.hostPath(SystemdContainer.socketPath), &info) == 0)
-            #expect(info.st_mode & 0o777 == 0o660 && String(info.st_gid) == gid, "mode \(String(info.st_mode, radix: 8)) gid \(info.st_gid)")
+            #expect(
+                info.st_mode & 0o777 == 0o660 && String(info.st_gid) == gid,
+                "mode \(String(info.st_mode, radix: 8)) gid \(info.st_gid)")
 
             // Someone outside the group cannot connect; a member can, and that starts the daemon.
-            let outsider = try container.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "webhook-token", "--socket", SystemdContainer.socketPath])
+            let outsider = try container.run([
+                "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "webhook-token", "--socket",
+                SystemdContainer.socketPath,
+            ])
             #expect(outsider.status == 77, "\(outsider.status): \(outsider.standardError)")
             // (The daemon serves from the moment it starts: until its first token arrives, which
             // takes a moment, it answers 503 and the client exits 75, "try again later".)
-            let member = ["setpriv", "--reuid=65534", "--regid=65534", "--groups=\(gid)", "webhook-token", "--socket", SystemdContainer.socketPath]
+            let member = [
+                "setpriv", "--reuid=65534", "--regid=65534", "--groups=\(gid)", "webhook-token", "--socket",
+                SystemdContainer.socketPath,
+            ]
             let first = try container.run(member)
-            #expect(first.status == 0 || (first.status == 75 && first.standardError.contains("waiting for first token")), "\(first.status): \(first.standardError)")
+            #expect(
+                first.status == 0 || (first.status == 75 && first.standardError.contains("waiting for first token")),
+                "\(first.status): \(first.standardError)")
             try await eventually("a token for a member of webhook-token") {
                 let result = try container.run(member)
                 return result.status == 0 && result.standardOutput.count > 20
@@ -119,7 +145,9 @@ struct SystemdContainerTests {
 
             // Stopping the service leaves the socket to systemd: the next connection starts it again.
             try container.must("systemctl", "stop", Self.tokend)
-            #expect(lstat(container.hostPath(SystemdContainer.socketPath), &info) == 0, "the socket file is gone after the service stopped")
+            #expect(
+                lstat(container.hostPath(SystemdContainer.socketPath), &info) == 0,
+                "the socket file is gone after the service stopped")
             #expect(try container.show(Self.tokend)["ActiveState"] == "inactive")
             let again = try container.run(["webhook-token", "--socket", SystemdContainer.socketPath])
             #expect(again.status == 0 || again.status == 75, "\(again.status): \(again.standardError)")
@@ -130,7 +158,9 @@ struct SystemdContainerTests {
         }
     }
 
-    @Test("systemctl reload keeps serving and applies a changed config; a broken one is rejected and the service stays up")
+    @Test(
+        "systemctl reload keeps serving and applies a changed config; a broken one is rejected and the service stays up"
+    )
     func reload() async throws {
         try await SystemdContainer.with { container in
             try startBoth(container)
@@ -145,7 +175,9 @@ struct SystemdContainerTests {
                 try container.must("webhook-token", "--json").contains(#""scope":"webhooks:reloaded""#)
             }
             var state = try container.show(Self.tokend)
-            #expect(state["ActiveState"] == "active" && state["SubState"] == "running" && state["MainPID"] == pid, "\(state)")
+            #expect(
+                state["ActiveState"] == "active" && state["SubState"] == "running" && state["MainPID"] == pid,
+                "\(state)")
             #expect(state["StatusText"]?.hasPrefix("token valid until ") == true, "\(state)")
             let log = try container.journal(Self.tokend)
             #expect(log.contains("Reloading configuration") && log.contains("Renewed the token"), "\(log)")
@@ -157,7 +189,9 @@ struct SystemdContainerTests {
                 try container.journal(Self.tokend).contains("Failed to reload configuration, keeping the current one")
             }
             state = try container.show(Self.tokend)
-            #expect(state["ActiveState"] == "active" && state["SubState"] == "running" && state["MainPID"] == pid, "\(state)")
+            #expect(
+                state["ActiveState"] == "active" && state["SubState"] == "running" && state["MainPID"] == pid,
+                "\(state)")
             #expect(try container.must("webhook-token", "--json").contains(#""scope":"webhooks:reloaded""#))
         }
     }
@@ -170,8 +204,12 @@ struct SystemdContainerTests {
             #expect(lstat(container.hostPath(SystemdContainer.socketPath), &info) == 0)
             try container.must("systemctl", "stop", Self.tokend)
             let state = try container.show(Self.tokend)
-            #expect(state["ActiveState"] == "inactive" && state["Result"] == "success" && state["ExecMainStatus"] == "0", "\(state)")
-            #expect(lstat(container.hostPath(SystemdContainer.socketPath), &info) != 0 && errno == ENOENT, "the socket file is left behind")
+            #expect(
+                state["ActiveState"] == "inactive" && state["Result"] == "success" && state["ExecMainStatus"] == "0",
+                "\(state)")
+            #expect(
+                lstat(container.hostPath(SystemdContainer.socketPath), &info) != 0 && errno == ENOENT,
+                "the socket file is left behind")
             #expect(try container.journal(Self.tokend).contains("Stopped"))
         }
     }
@@ -184,7 +222,9 @@ struct SystemdContainerTests {
             let start = try container.systemctl("start", Self.tokend)
             #expect(start.status != 0)
             let state = try container.show(Self.tokend)
-            #expect(state["ActiveState"] == "failed" && state["Result"] == "exit-code" && state["ExecMainStatus"] == "78", "\(state)")
+            #expect(
+                state["ActiveState"] == "failed" && state["Result"] == "exit-code" && state["ExecMainStatus"] == "78",
+                "\(state)")
             #expect(state["NRestarts"] == "0", "a permanent refusal must not restart in a loop")
             let status = try container.systemctl("status", Self.tokend)
             #expect(status.standardOutput.contains("invalid_client"), "\(status.standardOutput)")
@@ -196,8 +236,14 @@ struct SystemdContainerTests {
 @Suite struct ShippedSystemdFilesTests {
     @Test("systemd-analyze security rates the service unit at most 2.0")
     func securityExposure() throws {
-        let result = try Shell.run("/usr/bin/systemd-analyze", ["security", "--offline=yes", "--no-pager", "\(SystemdContainer.repository)/systemd/webhook-tokend.service"])
-        let line = try #require(result.standardOutput.split(separator: "\n").last { $0.contains("Overall exposure level") })
+        let result = try Shell.run(
+            "/usr/bin/systemd-analyze",
+            [
+                "security", "--offline=yes", "--no-pager",
+                "\(SystemdContainer.repository)/systemd/webhook-tokend.service",
+            ])
+        let line = try #require(
+            result.standardOutput.split(separator: "\n").last { $0.contains("Overall exposure level") })
         let score = line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }
         let exposure = try #require(score, "\(line)")
         #expect(exposure <= 2.0, "\(line)")
@@ -213,7 +259,8 @@ struct SystemdContainerTests {
         // --check-config resolves the names the examples use, as the daemon would at start; the
         // package's sysusers snippet creates this group on a real host.
         var created: [String] = []
-        for group in ["webhook-token", "idp-admin"] where try Shell.run("/usr/sbin/groupadd", ["--system", group]).status == 0 {
+        for group in ["webhook-token", "idp-admin"]
+        where try Shell.run("/usr/sbin/groupadd", ["--system", group]).status == 0 {
             created.append(group)
         }
         defer { for group in created { _ = try? Shell.run("/usr/sbin/groupdel", [group]) } }
@@ -222,7 +269,9 @@ struct SystemdContainerTests {
         }
         var environment = ProcessInfo.processInfo.environment
         environment["CREDENTIALS_DIRECTORY"] = directory.path
-        let result = try Shell.run(Binaries.daemon, ["--check-config", "--config", "\(SystemdContainer.repository)/config/\(file)"], environment: environment)
+        let result = try Shell.run(
+            Binaries.daemon, ["--check-config", "--config", "\(SystemdContainer.repository)/config/\(file)"],
+            environment: environment)
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("configuration OK; client secret"))
         #expect(result.standardOutput.contains("from systemd credential client-secret"))

@@ -6,8 +6,9 @@ import TokenEndpointEmulator
 /// in place of systemd's: `NOTIFY_SOCKET` as a file-system path and as an abstract `@name`.
 @Suite("systemd notifications")
 struct SystemdNotifyTests {
-    @Test("READY=1 (with STATUS=) only after the first token; WATCHDOG=1; RELOADING=1+MONOTONIC_USEC then READY=1 on SIGHUP; STOPPING=1 on SIGTERM",
-          arguments: [false, true])
+    @Test(
+        "READY=1 (with STATUS=) only after the first token; WATCHDOG=1; RELOADING=1+MONOTONIC_USEC then READY=1 on SIGHUP; STOPPING=1 on SIGTERM",
+        arguments: [false, true])
     func notificationSequence(abstract: Bool) async throws {
         let harness = try await DaemonHarness(expiresIn: 3600)
         do {
@@ -21,7 +22,10 @@ struct SystemdNotifyTests {
     }
 
     private func checkSequence(_ harness: DaemonHarness, abstract: Bool) async throws {
-        let address = abstract ? "@webhook-tokend-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" : harness.directory.file("notify.sock")
+        let address =
+            abstract
+            ? "@webhook-tokend-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            : harness.directory.file("notify.sock")
         let notify = try NotifySocket(address: address)
 
         // The endpoint is unavailable at first: status lines, but no READY=1.
@@ -52,7 +56,9 @@ struct SystemdNotifyTests {
         clock_gettime(CLOCK_MONOTONIC, &now)
         let nowMicroseconds = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
         let sent = try #require(reloading.fields["MONOTONIC_USEC"].flatMap { UInt64($0) }, "\(reloading.fields)")
-        #expect(sent <= nowMicroseconds && nowMicroseconds - sent < 10_000_000, "MONOTONIC_USEC \(sent), now \(nowMicroseconds)")
+        #expect(
+            sent <= nowMicroseconds && nowMicroseconds - sent < 10_000_000,
+            "MONOTONIC_USEC \(sent), now \(nowMicroseconds)")
         let readyAgain = try await notify.wait(for: "READY", after: reloading.index)
         #expect(readyAgain.fields["STATUS"]?.hasPrefix("token valid until ") == true, "\(readyAgain.fields)")
 

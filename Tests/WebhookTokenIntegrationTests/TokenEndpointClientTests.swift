@@ -16,9 +16,10 @@ struct TokenEndpointClientTests {
         _ body: (TokenEndpointEmulator, TokenEndpointClient, Configuration.Endpoint) async throws -> Void
     ) async throws {
         let certificates = TestCertificates.shared
-        let emulator = TokenEndpointEmulator(options: .init(
-            clientID: Self.clientID, clientSecret: Self.secret, expiresIn: expiresIn,
-            tls: (certificates.serverCertificate, certificates.serverKey)))
+        let emulator = TokenEndpointEmulator(
+            options: .init(
+                clientID: Self.clientID, clientSecret: Self.secret, expiresIn: expiresIn,
+                tls: (certificates.serverCertificate, certificates.serverKey)))
         let port = try await emulator.start()
         let client = try TokenEndpointClient(caFile: caFile, timeout: timeout)
         let endpoint = Configuration.Endpoint(
@@ -32,8 +33,12 @@ struct TokenEndpointClientTests {
         await emulator.shutdown()
     }
 
-    func fetch(_ client: TokenEndpointClient, _ endpoint: Configuration.Endpoint, secret: String = secret) async -> Result<IssuedToken, FetchFailure> {
-        await client.fetch(TokenRequest(endpoint: endpoint, clientID: Self.clientID, secret: ClientSecret(secret)), scope: endpoint.scope)
+    func fetch(_ client: TokenEndpointClient, _ endpoint: Configuration.Endpoint, secret: String = secret) async
+        -> Result<IssuedToken, FetchFailure>
+    {
+        await client.fetch(
+            TokenRequest(endpoint: endpoint, clientID: Self.clientID, secret: ClientSecret(secret)),
+            scope: endpoint.scope)
     }
 
     @Test func obtainsATokenWithFormEncodedBasicCredentials() async throws {
@@ -101,7 +106,9 @@ struct TokenEndpointClientTests {
             #expect(started.duration(to: .now) < .seconds(8))
             // The abandoned request's connection is closed when the fetch returns: the endpoint
             // sees it go (allowing for a loaded machine's scheduling).
-            try await eventually(timeout: .seconds(1), "the abandoned connection to close") { emulator.concurrentRequests == 0 }
+            try await eventually(timeout: .seconds(1), "the abandoned connection to close") {
+                emulator.concurrentRequests == 0
+            }
         }
     }
 
@@ -163,7 +170,8 @@ struct TokenEndpointClientTests {
 
     @Test func nonBearerTokenTypeIsRefused() async throws {
         try await withEndpoint { emulator, client, endpoint in
-            emulator.setBehavior(.respond(status: 200, headers: [], body: #"{"access_token":"abc","token_type":"mac","expires_in":60}"#))
+            emulator.setBehavior(
+                .respond(status: 200, headers: [], body: #"{"access_token":"abc","token_type":"mac","expires_in":60}"#))
             let failure = try #require(await fetch(client, endpoint).failureValue)
             #expect(failure.kind == .invalidResponse, "\(failure)")
             #expect(failure.detail.contains("mac"))
@@ -172,7 +180,8 @@ struct TokenEndpointClientTests {
 
     @Test func redirectIsNotFollowed() async throws {
         try await withEndpoint { emulator, client, endpoint in
-            emulator.setBehavior(.respond(status: 302, headers: [.init("Location", "https://elsewhere.example/token")], body: ""))
+            emulator.setBehavior(
+                .respond(status: 302, headers: [.init("Location", "https://elsewhere.example/token")], body: ""))
             let failure = try #require(await fetch(client, endpoint).failureValue)
             #expect(failure.kind == .redirect, "\(failure)")
             #expect(failure.severity == .transient, "a redirect can be a deploy in progress: retried, not fatal")

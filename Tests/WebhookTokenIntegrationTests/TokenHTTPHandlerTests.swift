@@ -5,6 +5,7 @@ import NIOHTTP1
 import Testing
 import WebhookTokenCore
 import WebhookTokenProtocol
+
 @testable import WebhookTokenServer
 
 /// The socket API's handler without sockets or a daemon: requests go into an
@@ -37,7 +38,8 @@ import WebhookTokenProtocol
 
     static func token(_ value: String) -> TokenAnswer {
         .token(
-            PresentedToken(token: IssuedToken(accessToken: value, lifetime: .seconds(60), scope: "s"), expiresAtEpochSeconds: 0),
+            PresentedToken(
+                token: IssuedToken(accessToken: value, lifetime: .seconds(60), scope: "s"), expiresAtEpochSeconds: 0),
             secondsLeft: 42)
     }
 
@@ -56,9 +58,11 @@ import WebhookTokenProtocol
             try channel.pipeline.syncOperations.addHandler(
                 TokenHTTPHandler(
                     serving: serving, peer: peer, access: access, deniedPeers: DeniedPeerLog(),
-                    observer: NoServerObserver(), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
+                    observer: NoServerObserver(),
+                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         }
-        try await channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: uri)))
+        try await channel.writeInbound(
+            HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: uri)))
         try await channel.writeInbound(HTTPServerRequestPart.end(nil))
         guard case .head(let head) = try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self) else {
             throw CancellationError()
@@ -82,7 +86,9 @@ import WebhookTokenProtocol
     @Test func theRouteTableDispatchesEveryRoute() async throws {
         #expect(try await exchange(.GET, "/v1/token?format=raw", serving: two).body == "webhooks-token")
         #expect(try await exchange(.GET, "/v1/tokens/hosted-login?format=raw", serving: two).body == "config-token")
-        #expect(try await exchange(.POST, "/v1/tokens/hosted-login/refresh?format=raw", serving: two).body == "config-token")
+        #expect(
+            try await exchange(.POST, "/v1/tokens/hosted-login/refresh?format=raw", serving: two).body == "config-token"
+        )
         #expect(try await exchange(.GET, "/v1/status", serving: two).body == "{\"state\":\"valid\"}\n")
         #expect(try await exchange(.GET, "/metrics", serving: two).body == "# metrics\n")
         let json = try await exchange(.GET, "/v1/token", serving: two)
@@ -108,9 +114,12 @@ import WebhookTokenProtocol
         let unknown = try await exchange(.GET, "/v1/tokens/nope", serving: two)
         #expect(unknown.head.status == .notFound)
         #expect(unknown.head.headers.first(name: ProtocolHeader.error) == "unknown_profile")
-        let noDefault = FakeServing(profiles: ["a": FakeProfile(name: "a", answer: Self.token("x")),
-                                               "b": FakeProfile(name: "b", answer: Self.token("y"))])
-        let unnamed = try await exchange(.GET, "/v1/token", serving: noDefault, access: .everyone(profiles: ["a", "b"]))
+        let noDefault = FakeServing(profiles: [
+            "a": FakeProfile(name: "a", answer: Self.token("x")),
+            "b": FakeProfile(name: "b", answer: Self.token("y")),
+        ])
+        let unnamed = try await exchange(
+            .GET, "/v1/token", serving: noDefault, access: .everyone(profiles: ["a", "b"]))
         #expect(unnamed.head.headers.first(name: ProtocolHeader.error) == "profile_required")
         #expect(unnamed.body.contains("profiles: a, b"))
     }
@@ -131,10 +140,13 @@ import WebhookTokenProtocol
     @Test func aRefreshThatBroughtNoNewTokenSaysWhy() async throws {
         var serving = two
         serving.profiles["default"]?.answer = .token(
-            PresentedToken(token: IssuedToken(accessToken: "t", lifetime: .seconds(60), scope: "s"), expiresAtEpochSeconds: 0),
+            PresentedToken(
+                token: IssuedToken(accessToken: "t", lifetime: .seconds(60), scope: "s"), expiresAtEpochSeconds: 0),
             secondsLeft: 30, refresh: .init(code: "server_error", detail: "endpoint answered 503\n\u{1b}[2J"))
         let response = try await exchange(.POST, "/v1/token/refresh", serving: serving)
         #expect(response.head.status == .ok)
-        #expect(response.head.headers.first(name: ProtocolHeader.refresh) == #"server_error; endpoint answered 503\x0a\x1b[2J"#)
+        #expect(
+            response.head.headers.first(name: ProtocolHeader.refresh)
+                == #"server_error; endpoint answered 503\x0a\x1b[2J"#)
     }
 }

@@ -8,7 +8,8 @@ extension Configuration {
         func section(
             _ header: String, _ table: ConfigurationKey.Table, _ profile: Profile, sink: Sink? = nil, hook: Hook? = nil
         ) {
-            let values = ConfigurationKey.Values(profile: profile, socket: socket, logging: logging, sink: sink, hook: hook)
+            let values = ConfigurationKey.Values(
+                profile: profile, socket: socket, logging: logging, sink: sink, hook: hook)
             var text = table.isArray ? "[[\(header)]]\n" : "[\(header)]\n"
             for key in ConfigurationKey.keys(of: table) {
                 guard let value = key.render(values) else { continue }

@@ -105,7 +105,9 @@ public struct Configuration: Sendable, Equatable {
         public static let defaultScope = "*:webhooks/**"
         public static let defaultTimeout = Duration.seconds(15)
 
-        public init(tokenURL: TokenURL, scope: String = defaultScope, caFile: String? = nil, timeout: Duration = defaultTimeout) {
+        public init(
+            tokenURL: TokenURL, scope: String = defaultScope, caFile: String? = nil, timeout: Duration = defaultTimeout
+        ) {
             self.tokenURL = tokenURL
             self.scope = scope
             self.caFile = caFile
@@ -152,8 +154,10 @@ public struct Configuration: Sendable, Equatable {
         public static let defaultMode: UInt32 = 0o660
 
         public init(
-            path: String = defaultPath, mode: UInt32 = defaultMode, group: String? = nil, maximumConnections: Int = 4096,
-            maximumConnectionsPerUser: Int? = nil, headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60)
+            path: String = defaultPath, mode: UInt32 = defaultMode, group: String? = nil,
+            maximumConnections: Int = 4096,
+            maximumConnectionsPerUser: Int? = nil, headerTimeout: Duration = .seconds(10),
+            idleTimeout: Duration = .seconds(60)
         ) {
             self.path = path
             self.mode = mode

@@ -35,8 +35,10 @@ public struct ConfigurationKey: Sendable {
             case .endpoint: return "where tokens come from"
             case .credentials: return "who the daemon is to the token endpoint"
             case .socket: return "where and to whom tokens are served"
-            case .renewal: return "when tokens are renewed, retried and served; per profile, key by key over the top-level table"
-            case .access: return "who may ask, beyond the socket's permissions; a profile's table replaces the top-level one"
+            case .renewal:
+                return "when tokens are renewed, retried and served; per profile, key by key over the top-level table"
+            case .access:
+                return "who may ask, beyond the socket's permissions; a profile's table replaces the top-level one"
             case .proxy:
                 return "optional: a socket on which API calls are made with the profile's token added by the daemon "
                     + "(the top-level table is the default profile's)"
@@ -87,14 +89,16 @@ extension ConfigurationKey {
         // [endpoint]
         .init(
             table: .endpoint, name: "base_url", defaultValue: nil,
-            summary: "Identity Cloud: the API's base URL; with customer_id the token URL is {base_url}/{customer_id}/login/token.",
+            summary:
+                "Identity Cloud: the API's base URL; with customer_id the token URL is {base_url}/{customer_id}/login/token.",
             render: { _ in nil }),
         .init(
             table: .endpoint, name: "customer_id", defaultValue: nil,
             summary: "Identity Cloud: the customer id (letters, digits and dashes).", render: { _ in nil }),
         .init(
             table: .endpoint, name: "token_url", defaultValue: nil,
-            summary: "Any RFC 6749 token endpoint, instead of base_url and customer_id. https only, except to loopback.",
+            summary:
+                "Any RFC 6749 token endpoint, instead of base_url and customer_id. https only, except to loopback.",
             render: { quoted($0.profile.endpoint.tokenURL.description) }),
         .init(
             table: .endpoint, name: "scope", defaultValue: quoted(Configuration.Endpoint.defaultScope),
@@ -121,12 +125,14 @@ extension ConfigurationKey {
             }),
         .init(
             table: .credentials, name: "client_secret", defaultValue: nil,
-            summary: "The secret inline; only in a configuration file private to its owner. Without either, the systemd "
+            summary:
+                "The secret inline; only in a configuration file private to its owner. Without either, the systemd "
                 + "credential client-secret (client-secret-NAME for a profile) is used.",
             render: {
                 switch $0.profile.credentials.secretSource {
                 case .inline: return quoted("<redacted>")
-                case .systemdCredential(let name): return "# client secret: systemd credential \"\(name)\" in $CREDENTIALS_DIRECTORY"
+                case .systemdCredential(let name):
+                    return "# client secret: systemd credential \"\(name)\" in $CREDENTIALS_DIRECTORY"
                 case .file: return nil
                 }
             }),
@@ -151,7 +157,8 @@ extension ConfigurationKey {
                 + "can lock the others out.",
             render: {
                 guard let setting = $0.socket.maximumConnectionsPerUserSetting else {
-                    return "# max_connections_per_user = \($0.socket.maximumConnectionsPerUser)   (a quarter of max_connections)"
+                    return
+                        "# max_connections_per_user = \($0.socket.maximumConnectionsPerUser)   (a quarter of max_connections)"
                 }
                 return String(setting)
             }),
@@ -239,7 +246,8 @@ extension ConfigurationKey {
         // [logging]
         .init(
             table: .logging, name: "level", defaultValue: quoted(Configuration.Logging().level),
-            summary: "One of \(Configuration.Logging.levels.joined(separator: ", ")).", render: { quoted($0.logging.level) }),
+            summary: "One of \(Configuration.Logging.levels.joined(separator: ", ")).",
+            render: { quoted($0.logging.level) }),
         // [[sink]]
         .init(
             table: .sink, name: "profile", defaultValue: nil,
@@ -247,7 +255,8 @@ extension ConfigurationKey {
             render: { $0.sink.map { quoted($0.profile) } }),
         .init(
             table: .sink, name: "path", defaultValue: nil,
-            summary: "The file (required); on tmpfs or ramfs, in a directory owned by root or the daemon and not writable by others.",
+            summary:
+                "The file (required); on tmpfs or ramfs, in a directory owned by root or the daemon and not writable by others.",
             render: { $0.sink.map { quoted($0.path) } }),
         .init(
             table: .sink, name: "format", defaultValue: quoted(Configuration.Sink.Format.raw.rawValue),
@@ -295,12 +304,13 @@ extension ConfigurationKey {
     }
 
     static func principals(_ list: [AccessPolicy.Principal]) -> String {
-        "[" + list.map { principal in
-            switch principal {
-            case .name(let name): return quoted(name)
-            case .id(let id): return String(id)
-            }
-        }.joined(separator: ", ") + "]"
+        "["
+            + list.map { principal in
+                switch principal {
+                case .name(let name): return quoted(name)
+                case .id(let id): return String(id)
+                }
+            }.joined(separator: ", ") + "]"
     }
 }
 

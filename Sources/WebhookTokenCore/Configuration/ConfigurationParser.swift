@@ -50,9 +50,11 @@ public struct ConfigurationParser {
     private mutating func build(_ root: TOMLTable) -> Configuration? {
         let rootKeys = Array(Self.schema.keys) + [Self.profilesTable]
         for key in root.keys.sorted() where !rootKeys.contains(key) {
-            report(key, line: lines.lineOfTable(key) ?? lines.lineOfKey(key, inTable: nil),
-                   .unknownKey(suggestion: Self.closest(to: key, in: rootKeys),
-                               known: rootKeys.sorted().map { "[\($0)]" }))
+            report(
+                key, line: lines.lineOfTable(key) ?? lines.lineOfKey(key, inTable: nil),
+                .unknownKey(
+                    suggestion: Self.closest(to: key, in: rootKeys),
+                    known: rootKeys.sorted().map { "[\($0)]" }))
         }
         let endpointTable = table(root, .endpoint)
         let credentialsTable = table(root, .credentials)
@@ -72,21 +74,29 @@ public struct ConfigurationParser {
             let credentials = buildCredentials(credentialsTable, tableName: "credentials", profile: name)
             let proxy = endpoint.flatMap { buildProxy(proxyTable, endpoint: $0) }
             if let endpoint, let credentials {
-                profiles.append(.init(
-                    name: name, endpoint: endpoint, credentials: credentials, renewal: baseRenewal, access: baseAccess,
-                    proxy: proxy))
+                profiles.append(
+                    .init(
+                        name: name, endpoint: endpoint, credentials: credentials, renewal: baseRenewal,
+                        access: baseAccess,
+                        proxy: proxy))
             } else {
                 complete = false
             }
         }
         if let named {
             if named.profiles.contains(where: { $0.name == Configuration.Profile.defaultName }), !profiles.isEmpty {
-                report("profiles.default", line: lines.lineOfTable("profiles.default"),
-                       .conflict("the profile \"default\" is also given by the top-level [endpoint] and [credentials]; use one or the other"))
+                report(
+                    "profiles.default", line: lines.lineOfTable("profiles.default"),
+                    .conflict(
+                        "the profile \"default\" is also given by the top-level [endpoint] and [credentials]; use one or the other"
+                    ))
             }
             if proxyTable != nil, profiles.isEmpty {
-                report("proxy", line: lines.lineOfTable("proxy"),
-                       .conflict("the top-level [proxy] is the profile \"default\"'s, and there is none; use [profiles.NAME.proxy]"))
+                report(
+                    "proxy", line: lines.lineOfTable("proxy"),
+                    .conflict(
+                        "the top-level [proxy] is the profile \"default\"'s, and there is none; use [profiles.NAME.proxy]"
+                    ))
             }
             profiles += named.profiles
             complete = complete && named.complete
@@ -106,8 +116,9 @@ public struct ConfigurationParser {
     private mutating func elements(_ root: TOMLTable, _ kind: ConfigurationKey.Table) -> [Section] {
         guard let value = root[kind.rawValue] else { return [] }
         guard let array = value.array else {
-            report(kind.rawValue, line: lines.lineOfTable(kind.rawValue) ?? lines.lineOfKey(kind.rawValue, inTable: nil),
-                   .wrongType(found: value.type.description, expected: "an array of tables ([[\(kind.rawValue)]])"))
+            report(
+                kind.rawValue, line: lines.lineOfTable(kind.rawValue) ?? lines.lineOfKey(kind.rawValue, inTable: nil),
+                .wrongType(found: value.type.description, expected: "an array of tables ([[\(kind.rawValue)]])"))
             return []
         }
         let known = ConfigurationKey.names(of: kind)
@@ -115,12 +126,15 @@ public struct ConfigurationParser {
         for (index, element) in array.enumerated() {
             let name = "\(kind.rawValue)[\(index + 1)]"
             guard let table = element.table else {
-                report(name, line: nil, .wrongType(found: element.type.description, expected: "a table ([[\(kind.rawValue)]])"))
+                report(
+                    name, line: nil,
+                    .wrongType(found: element.type.description, expected: "a table ([[\(kind.rawValue)]])"))
                 continue
             }
             for key in table.keys.sorted() where !known.contains(key) {
-                report("\(name).\(key)", line: lines.lineOfKey(key, inTable: name),
-                       .unknownKey(suggestion: Self.closest(to: key, in: known), known: known))
+                report(
+                    "\(name).\(key)", line: lines.lineOfKey(key, inTable: name),
+                    .unknownKey(suggestion: Self.closest(to: key, in: known), known: known))
             }
             sections.append(Section(name: name, table: table, lines: lines))
         }
@@ -134,13 +148,16 @@ public struct ConfigurationParser {
             if section.table["profile"] != nil { return nil }
             if names.count == 1 { return names[0] }
             if !names.isEmpty {
-                report(section.qualified("profile"), line: nil,
-                       .missing("profile, one of \(names.joined(separator: ", ")): there are several"))
+                report(
+                    section.qualified("profile"), line: nil,
+                    .missing("profile, one of \(names.joined(separator: ", ")): there are several"))
             }
             return nil
         }
         guard names.isEmpty || names.contains(name) else {
-            invalid(section, "profile", found: "\"\(name)\"", expected: "one of the profiles: \(names.joined(separator: ", "))")
+            invalid(
+                section, "profile", found: "\"\(name)\"",
+                expected: "one of the profiles: \(names.joined(separator: ", "))")
             return nil
         }
         return name
@@ -160,14 +177,17 @@ public struct ConfigurationParser {
             if let known = Configuration.Sink.Format(rawValue: text) {
                 format = known
             } else {
-                invalid(section, "format", found: "\"\(text)\"", expected: "one of \(Configuration.Sink.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+                invalid(
+                    section, "format", found: "\"\(text)\"",
+                    expected: "one of \(Configuration.Sink.Format.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
         let mode = mode(section, "mode") ?? Configuration.Sink.defaultMode
         let group = group(section, "group")
         let persistent = bool(section, "allow_persistent_storage") ?? false
         guard let profile, let path, path.hasPrefix("/"), !path.hasSuffix("/") else { return nil }
-        return .init(profile: profile, path: path, format: format, mode: mode, group: group, allowPersistentStorage: persistent)
+        return .init(
+            profile: profile, path: path, format: format, mode: mode, group: group, allowPersistentStorage: persistent)
     }
 
     private mutating func buildHook(_ section: Section, profiles: [Configuration.Profile]) -> Configuration.Hook? {
@@ -177,19 +197,27 @@ public struct ConfigurationParser {
             if let array = value.array, !array.isEmpty, array.allSatisfy({ $0.string != nil }) {
                 command = array.compactMap(\.string)
                 if let program = command?.first, !program.hasPrefix("/") {
-                    invalid(section, "command", found: "\"\(program)\"", expected: "an absolute path to the program first (there is no shell and no PATH search)")
+                    invalid(
+                        section, "command", found: "\"\(program)\"",
+                        expected: "an absolute path to the program first (there is no shell and no PATH search)")
                     command = nil
                 }
             } else {
-                wrongType(section, "command", value, expected: "a non-empty array of strings such as [\"/usr/local/bin/reload-app\", \"--graceful\"]")
+                wrongType(
+                    section, "command", value,
+                    expected: "a non-empty array of strings such as [\"/usr/local/bin/reload-app\", \"--graceful\"]")
             }
         } else {
             report(section.qualified("command"), line: nil, .missing("command, the program and its arguments"))
         }
         var timeout = Configuration.Hook.defaultTimeout
         if let value = duration(section, "timeout") {
-            if value > .zero { timeout = value } else {
-                invalid(section, "timeout", found: "\"\(DurationSyntax.format(value))\"", expected: "a duration greater than zero")
+            if value > .zero {
+                timeout = value
+            } else {
+                invalid(
+                    section, "timeout", found: "\"\(DurationSyntax.format(value))\"",
+                    expected: "a duration greater than zero")
             }
         }
         var input = Configuration.Hook.Input.none
@@ -211,8 +239,9 @@ public struct ConfigurationParser {
     ) -> (profiles: [Configuration.Profile], complete: Bool)? {
         guard let value = root[Self.profilesTable] else { return nil }
         guard let profilesTable = value.table else {
-            report(Self.profilesTable, line: lines.lineOfKey(Self.profilesTable, inTable: nil),
-                   .wrongType(found: value.type.description, expected: "tables such as [profiles.webhooks.endpoint]"))
+            report(
+                Self.profilesTable, line: lines.lineOfKey(Self.profilesTable, inTable: nil),
+                .wrongType(found: value.type.description, expected: "tables such as [profiles.webhooks.endpoint]"))
             return ([], false)
         }
         var profiles: [Configuration.Profile] = []
@@ -221,22 +250,33 @@ public struct ConfigurationParser {
         for name in profilesTable.keys.sorted() {
             let qualified = "\(Self.profilesTable).\(name)"
             guard Configuration.Profile.isValidName(name) else {
-                report(qualified, line: lines.lineOfTable(qualified),
-                       .invalidValue(found: "the profile name \"\(name)\"", expected: "lower-case letters, digits and dashes, starting with a letter or digit, at most 63"))
+                report(
+                    qualified, line: lines.lineOfTable(qualified),
+                    .invalidValue(
+                        found: "the profile name \"\(name)\"",
+                        expected: "lower-case letters, digits and dashes, starting with a letter or digit, at most 63"))
                 complete = false
                 continue
             }
             guard let profile = profilesTable[name]?.table else {
-                report(qualified, line: lines.lineOfKey(name, inTable: Self.profilesTable),
-                       .wrongType(found: profilesTable[name]?.type.description ?? "?", expected: "a table of tables ([\(qualified).endpoint], ...)"))
+                report(
+                    qualified, line: lines.lineOfKey(name, inTable: Self.profilesTable),
+                    .wrongType(
+                        found: profilesTable[name]?.type.description ?? "?",
+                        expected: "a table of tables ([\(qualified).endpoint], ...)"))
                 complete = false
                 continue
             }
             for key in profile.keys.sorted() where !perProfile.contains(key) {
-                report("\(qualified).\(key)", line: lines.lineOfTable("\(qualified).\(key)") ?? lines.lineOfKey(key, inTable: qualified),
-                       .unknownKey(suggestion: Self.closest(to: key, in: perProfile), known: perProfile.map { "[\(qualified).\($0)]" }))
+                report(
+                    "\(qualified).\(key)",
+                    line: lines.lineOfTable("\(qualified).\(key)") ?? lines.lineOfKey(key, inTable: qualified),
+                    .unknownKey(
+                        suggestion: Self.closest(to: key, in: perProfile),
+                        known: perProfile.map { "[\(qualified).\($0)]" }))
             }
-            let endpoint = buildEndpoint(table(profile, .endpoint, prefix: qualified), tableName: "\(qualified).endpoint")
+            let endpoint = buildEndpoint(
+                table(profile, .endpoint, prefix: qualified), tableName: "\(qualified).endpoint")
             let credentials = buildCredentials(
                 table(profile, .credentials, prefix: qualified), tableName: "\(qualified).credentials", profile: name)
             let profileRenewal = buildRenewal(table(profile, .renewal, prefix: qualified), base: renewal)
@@ -247,18 +287,24 @@ public struct ConfigurationParser {
                 complete = false
                 continue
             }
-            profiles.append(.init(
-                name: name, endpoint: endpoint, credentials: credentials, renewal: profileRenewal, access: profileAccess,
-                proxy: buildProxy(proxySection, endpoint: endpoint)))
+            profiles.append(
+                .init(
+                    name: name, endpoint: endpoint, credentials: credentials, renewal: profileRenewal,
+                    access: profileAccess,
+                    proxy: buildProxy(proxySection, endpoint: endpoint)))
         }
         // "default" first, then by name.
-        profiles.sort { ($0.name == Configuration.Profile.defaultName ? "" : $0.name) < ($1.name == Configuration.Profile.defaultName ? "" : $1.name) }
+        profiles.sort {
+            ($0.name == Configuration.Profile.defaultName ? "" : $0.name)
+                < ($1.name == Configuration.Profile.defaultName ? "" : $1.name)
+        }
         return (profiles, complete)
     }
 
     private mutating func buildEndpoint(_ table: Section?, tableName: String) -> Configuration.Endpoint? {
         guard let table else {
-            report(tableName, line: nil, .missing("the [\(tableName)] table with token_url, or base_url and customer_id"))
+            report(
+                tableName, line: nil, .missing("the [\(tableName)] table with token_url, or base_url and customer_id"))
             return nil
         }
         let baseURL = string(table, "base_url")
@@ -269,13 +315,17 @@ public struct ConfigurationParser {
         let timeout = duration(table, "timeout") ?? Configuration.Endpoint.defaultTimeout
 
         if scope.isEmpty || scope.contains(where: { $0.isNewline }) {
-            invalid(table, "scope", found: "\"\(scope)\"", expected: "a non-empty, single-line scope such as \"*:webhooks/**\"")
+            invalid(
+                table, "scope", found: "\"\(scope)\"",
+                expected: "a non-empty, single-line scope such as \"*:webhooks/**\"")
         }
         if let caFile, !caFile.hasPrefix("/") {
             invalid(table, "ca_file", found: "\"\(caFile)\"", expected: "an absolute path to a PEM file")
         }
         if timeout <= .zero {
-            invalid(table, "timeout", found: "\"\(DurationSyntax.format(timeout))\"", expected: "a duration greater than zero")
+            invalid(
+                table, "timeout", found: "\"\(DurationSyntax.format(timeout))\"",
+                expected: "a duration greater than zero")
         }
 
         var tokenURL: TokenURL?
@@ -284,38 +334,53 @@ public struct ConfigurationParser {
             do {
                 tokenURL = try TokenURL(parsing: url)
             } catch {
-                report(table.qualified("token_url"), line: table.line(of: "token_url"), .refused(found: "\"\(url)\"", reason: error.description))
+                report(
+                    table.qualified("token_url"), line: table.line(of: "token_url"),
+                    .refused(found: "\"\(url)\"", reason: error.description))
             }
         case (_?, _, _):
             let given = ["base_url", "customer_id"].filter { table.table[$0] != nil }
-            report(table.qualified("token_url"), line: table.line(of: "token_url"),
-                   .conflict("token_url is given together with \(given.joined(separator: " and ")); give either token_url alone (any OAuth 2.0 token endpoint) or base_url with customer_id (Identity Cloud)"))
+            report(
+                table.qualified("token_url"), line: table.line(of: "token_url"),
+                .conflict(
+                    "token_url is given together with \(given.joined(separator: " and ")); give either token_url alone (any OAuth 2.0 token endpoint) or base_url with customer_id (Identity Cloud)"
+                ))
         case (nil, let base?, let customer?):
-            if customer.isEmpty || !customer.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
-                invalid(table, "customer_id", found: "\"\(customer)\"", expected: "the Identity Cloud customer id: letters, digits and dashes")
+            if customer.isEmpty
+                || !customer.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+            {
+                invalid(
+                    table, "customer_id", found: "\"\(customer)\"",
+                    expected: "the Identity Cloud customer id: letters, digits and dashes")
             } else {
                 do {
                     tokenURL = try TokenURL(baseURL: base, customerID: customer)
                 } catch {
-                    report(table.qualified("base_url"), line: table.line(of: "base_url"), .refused(found: "\"\(base)\"", reason: error.description))
+                    report(
+                        table.qualified("base_url"), line: table.line(of: "base_url"),
+                        .refused(found: "\"\(base)\"", reason: error.description))
                 }
             }
         case (nil, nil, _?):
-            report(table.qualified("base_url"), line: nil,
-                   .missing("base_url, such as \"https://v1.api.us.janrain.com\", to go with customer_id"))
+            report(
+                table.qualified("base_url"), line: nil,
+                .missing("base_url, such as \"https://v1.api.us.janrain.com\", to go with customer_id"))
         case (nil, _?, nil):
             report(table.qualified("customer_id"), line: nil, .missing("customer_id, to go with base_url"))
         case (nil, nil, nil):
             if table.table["token_url"] == nil && table.table["base_url"] == nil {
-                report(table.qualified("token_url"), line: nil,
-                       .missing("token_url, or base_url with customer_id: where to ask for tokens"))
+                report(
+                    table.qualified("token_url"), line: nil,
+                    .missing("token_url, or base_url with customer_id: where to ask for tokens"))
             }
         }
         guard let tokenURL else { return nil }
         return .init(tokenURL: tokenURL, scope: scope, caFile: caFile, timeout: timeout)
     }
 
-    private mutating func buildCredentials(_ table: Section?, tableName: String, profile: String) -> Configuration.Credentials? {
+    private mutating func buildCredentials(_ table: Section?, tableName: String, profile: String) -> Configuration
+        .Credentials?
+    {
         guard let table else {
             report(tableName, line: nil, .missing("the [\(tableName)] table with client_id"))
             return nil
@@ -327,7 +392,9 @@ public struct ConfigurationParser {
             report(table.qualified("client_id"), line: nil, .missing("client_id, the configuration client's id"))
         }
         if let clientID, clientID.isEmpty || clientID.contains(where: { $0.isNewline || $0 == "\0" }) {
-            invalid(table, "client_id", found: clientID.isEmpty ? "an empty string" : "a line break", expected: "the configuration client's id")
+            invalid(
+                table, "client_id", found: clientID.isEmpty ? "an empty string" : "a line break",
+                expected: "the configuration client's id")
         }
         if let secretFile, !secretFile.hasPrefix("/") {
             invalid(table, "client_secret_file", found: "\"\(secretFile)\"", expected: "an absolute path")
@@ -338,8 +405,10 @@ public struct ConfigurationParser {
         let source: SecretSource
         switch (secretFile, inlineSecret) {
         case (_?, _?):
-            report(table.qualified("client_secret"), line: table.line(of: "client_secret"),
-                   .conflict("client_secret and client_secret_file are both given; exactly one secret source must be used"))
+            report(
+                table.qualified("client_secret"), line: table.line(of: "client_secret"),
+                .conflict("client_secret and client_secret_file are both given; exactly one secret source must be used")
+            )
             return nil
         case (let path?, nil):
             source = .file(path: path)
@@ -359,7 +428,10 @@ public struct ConfigurationParser {
             if !path.hasPrefix("/") {
                 invalid(table, "path", found: "\"\(path)\"", expected: "an absolute path")
             } else if path.utf8.count > SocketProtocol.maximumSocketPathBytes {
-                invalid(table, "path", found: "a path of \(path.utf8.count) bytes", expected: "at most \(SocketProtocol.maximumSocketPathBytes) bytes (the limit of a Unix socket address)")
+                invalid(
+                    table, "path", found: "a path of \(path.utf8.count) bytes",
+                    expected:
+                        "at most \(SocketProtocol.maximumSocketPathBytes) bytes (the limit of a Unix socket address)")
             } else {
                 socket.path = path
             }
@@ -369,7 +441,8 @@ public struct ConfigurationParser {
             if let count = value.int, (1...100_000).contains(count) {
                 socket.maximumConnections = count
             } else if let count = value.int {
-                invalid(table, "max_connections", found: "\(count)", expected: "a number of connections from 1 to 100000")
+                invalid(
+                    table, "max_connections", found: "\(count)", expected: "a number of connections from 1 to 100000")
             } else {
                 wrongType(table, "max_connections", value, expected: "a number of connections such as 1024")
             }
@@ -386,13 +459,21 @@ public struct ConfigurationParser {
             }
         }
         if let timeout = duration(table, "header_timeout") {
-            if timeout > .zero { socket.headerTimeout = timeout } else {
-                invalid(table, "header_timeout", found: "\"\(DurationSyntax.format(timeout))\"", expected: "a duration greater than zero")
+            if timeout > .zero {
+                socket.headerTimeout = timeout
+            } else {
+                invalid(
+                    table, "header_timeout", found: "\"\(DurationSyntax.format(timeout))\"",
+                    expected: "a duration greater than zero")
             }
         }
         if let timeout = duration(table, "idle_timeout") {
-            if timeout > .zero { socket.idleTimeout = timeout } else {
-                invalid(table, "idle_timeout", found: "\"\(DurationSyntax.format(timeout))\"", expected: "a duration greater than zero")
+            if timeout > .zero {
+                socket.idleTimeout = timeout
+            } else {
+                invalid(
+                    table, "idle_timeout", found: "\"\(DurationSyntax.format(timeout))\"",
+                    expected: "a duration greater than zero")
             }
         }
         if let group = group(table, "group") { socket.group = group }
@@ -410,21 +491,30 @@ public struct ConfigurationParser {
                 if url.pathAndQuery == "/" {
                     upstream = url
                 } else {
-                    invalid(table, "upstream", found: "\"\(text)\"", expected: "an origin without a path, such as \"https://v1.api.us.janrain.com\"")
+                    invalid(
+                        table, "upstream", found: "\"\(text)\"",
+                        expected: "an origin without a path, such as \"https://v1.api.us.janrain.com\"")
                 }
             } catch {
-                report(table.qualified("upstream"), line: table.line(of: "upstream"), .refused(found: "\"\(text)\"", reason: error.description))
+                report(
+                    table.qualified("upstream"), line: table.line(of: "upstream"),
+                    .refused(found: "\"\(text)\"", reason: error.description))
             }
         }
         var prefixes: [String] = []
         if let value = table.table["allowed_path_prefixes"] {
             if let array = value.array {
                 for element in array {
-                    if let prefix = element.string, prefix.hasPrefix("/"), !prefix.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) {
+                    if let prefix = element.string, prefix.hasPrefix("/"),
+                        !prefix.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace })
+                    {
                         prefixes.append(prefix)
                     } else {
-                        invalid(table, "allowed_path_prefixes", found: element.string.map { "\"\($0)\"" } ?? "\(element)",
-                                expected: "paths starting with \"/\", such as \"/01000000-0000-3000-9000-000000000000/webhooks/\"")
+                        invalid(
+                            table, "allowed_path_prefixes", found: element.string.map { "\"\($0)\"" } ?? "\(element)",
+                            expected:
+                                "paths starting with \"/\", such as \"/01000000-0000-3000-9000-000000000000/webhooks/\""
+                        )
                     }
                 }
             } else {
@@ -437,15 +527,21 @@ public struct ConfigurationParser {
             if let text, let size = ByteSizeSyntax.parse(text), size <= 1 << 30 {
                 maximumBody = size
             } else if value.string != nil || value.int != nil {
-                invalid(table, "max_request_body", found: "\"\(text ?? "")\"", expected: ByteSizeSyntax.expected + ", at most 1GiB")
+                invalid(
+                    table, "max_request_body", found: "\"\(text ?? "")\"",
+                    expected: ByteSizeSyntax.expected + ", at most 1GiB")
             } else {
                 wrongType(table, "max_request_body", value, expected: ByteSizeSyntax.expected)
             }
         }
         var timeout = Configuration.Proxy.defaultTimeout
         if let value = duration(table, "timeout") {
-            if value > .zero { timeout = value } else {
-                invalid(table, "timeout", found: "\"\(DurationSyntax.format(value))\"", expected: "a duration greater than zero")
+            if value > .zero {
+                timeout = value
+            } else {
+                invalid(
+                    table, "timeout", found: "\"\(DurationSyntax.format(value))\"",
+                    expected: "a duration greater than zero")
             }
         }
         guard let socketPath else {
@@ -455,7 +551,9 @@ public struct ConfigurationParser {
             return nil
         }
         guard socketPath.hasPrefix("/"), socketPath.utf8.count <= SocketProtocol.maximumSocketPathBytes else {
-            invalid(table, "socket", found: "\"\(socketPath)\"", expected: "an absolute path of at most \(SocketProtocol.maximumSocketPathBytes) bytes")
+            invalid(
+                table, "socket", found: "\"\(socketPath)\"",
+                expected: "an absolute path of at most \(SocketProtocol.maximumSocketPathBytes) bytes")
             return nil
         }
         return .init(
@@ -468,9 +566,13 @@ public struct ConfigurationParser {
         var seen = [socket.path: "[socket] path"]
         for profile in profiles {
             guard let proxy = profile.proxy else { continue }
-            let key = profile.name == Configuration.Profile.defaultName ? "proxy.socket" : "profiles.\(profile.name).proxy.socket"
+            let key =
+                profile.name == Configuration.Profile.defaultName
+                ? "proxy.socket" : "profiles.\(profile.name).proxy.socket"
             if let other = seen[proxy.socketPath] {
-                report(key, line: nil, .conflict("\(proxy.socketPath) is also \(other); every socket needs a path of its own"))
+                report(
+                    key, line: nil,
+                    .conflict("\(proxy.socketPath) is also \(other); every socket needs a path of its own"))
             }
             seen[proxy.socketPath] = key
         }
@@ -485,25 +587,34 @@ public struct ConfigurationParser {
             if fraction >= 0.15 && fraction <= 0.9 {
                 policy.renewAtRemainingFraction = fraction
             } else {
-                invalid(table, "renew_at_remaining", found: "\(fraction)", expected: "a fraction of the lifetime from 0.15 to 0.9, such as 0.25")
+                invalid(
+                    table, "renew_at_remaining", found: "\(fraction)",
+                    expected: "a fraction of the lifetime from 0.15 to 0.9, such as 0.25")
             }
         }
         if let jitter = fraction(table, "jitter") {
             if jitter >= 0 && jitter <= 0.5 {
                 policy.jitterFraction = jitter
             } else {
-                invalid(table, "jitter", found: "\(jitter)", expected: "a fraction of the lifetime from 0 to 0.5, such as 0.05")
+                invalid(
+                    table, "jitter", found: "\(jitter)",
+                    expected: "a fraction of the lifetime from 0 to 0.5, such as 0.05")
             }
         }
         if policy.renewAtRemainingFraction + policy.jitterFraction >= 1 {
-            invalid(table, "jitter", found: "\(policy.jitterFraction) with renew_at_remaining \(policy.renewAtRemainingFraction)", expected: "the two to add up to less than 1")
+            invalid(
+                table, "jitter",
+                found: "\(policy.jitterFraction) with renew_at_remaining \(policy.renewAtRemainingFraction)",
+                expected: "the two to add up to less than 1")
         }
         func positive(_ key: String, _ apply: (inout RenewalPolicy, Duration) -> Void) {
             if let value = duration(table, key) {
                 if value > .zero {
                     apply(&policy, value)
                 } else {
-                    invalid(table, key, found: "\"\(DurationSyntax.format(value))\"", expected: "a duration greater than zero")
+                    invalid(
+                        table, key, found: "\"\(DurationSyntax.format(value))\"",
+                        expected: "a duration greater than zero")
                 }
             }
         }
@@ -515,10 +626,14 @@ public struct ConfigurationParser {
         if let value = duration(table, "refresh_min_interval") { policy.refreshMinimumInterval = value }
         if let value = duration(table, "refresh_min_interval_per_user") { policy.refreshMinimumIntervalPerUser = value }
         if policy.retryMaximum < policy.retryInitial {
-            invalid(table, "retry_max", found: "\"\(DurationSyntax.format(policy.retryMaximum))\"", expected: "at least retry_initial (\(DurationSyntax.format(policy.retryInitial)))")
+            invalid(
+                table, "retry_max", found: "\"\(DurationSyntax.format(policy.retryMaximum))\"",
+                expected: "at least retry_initial (\(DurationSyntax.format(policy.retryInitial)))")
         }
         if policy.retryMaximumPermanent < policy.retryInitial {
-            invalid(table, "retry_max_permanent", found: "\"\(DurationSyntax.format(policy.retryMaximumPermanent))\"", expected: "at least retry_initial (\(DurationSyntax.format(policy.retryInitial)))")
+            invalid(
+                table, "retry_max_permanent", found: "\"\(DurationSyntax.format(policy.retryMaximumPermanent))\"",
+                expected: "at least retry_initial (\(DurationSyntax.format(policy.retryInitial)))")
         }
         return policy
     }
@@ -538,7 +653,9 @@ public struct ConfigurationParser {
             if Configuration.Logging.levels.contains(level) {
                 logging.level = level
             } else {
-                invalid(table, "level", found: "\"\(level)\"", expected: "one of \(Configuration.Logging.levels.joined(separator: ", "))")
+                invalid(
+                    table, "level", found: "\"\(level)\"",
+                    expected: "one of \(Configuration.Logging.levels.joined(separator: ", "))")
             }
         }
         return logging
@@ -558,18 +675,22 @@ public struct ConfigurationParser {
 
     /// The table `kind` of `parent` (the root, or a profile's table `prefix`), with its unknown
     /// keys reported.
-    private mutating func table(_ parent: TOMLTable, _ kind: ConfigurationKey.Table, prefix: String? = nil) -> Section? {
+    private mutating func table(_ parent: TOMLTable, _ kind: ConfigurationKey.Table, prefix: String? = nil) -> Section?
+    {
         let key = kind.rawValue
         let name = prefix.map { "\($0).\(key)" } ?? key
         guard let value = parent[key] else { return nil }
         guard let table = value.table else {
-            report(name, line: lines.lineOfKey(key, inTable: prefix), .wrongType(found: value.type.description, expected: "a table ([\(name)])"))
+            report(
+                name, line: lines.lineOfKey(key, inTable: prefix),
+                .wrongType(found: value.type.description, expected: "a table ([\(name)])"))
             return nil
         }
         let known = ConfigurationKey.names(of: kind)
         for key in table.keys.sorted() where !known.contains(key) {
-            report("\(name).\(key)", line: lines.lineOfKey(key, inTable: name),
-                   .unknownKey(suggestion: Self.closest(to: key, in: known), known: known))
+            report(
+                "\(name).\(key)", line: lines.lineOfKey(key, inTable: name),
+                .unknownKey(suggestion: Self.closest(to: key, in: known), known: known))
         }
         return Section(name: name, table: table, lines: lines)
     }
@@ -580,7 +701,9 @@ public struct ConfigurationParser {
         if let text = value.string, (3...4).contains(text.count), let mode = UInt32(text, radix: 8), mode <= 0o777 {
             return mode
         } else if value.type == .string {
-            invalid(section, key, found: "\"\(value.string ?? "")\"", expected: "an octal permission string such as \"0660\"")
+            invalid(
+                section, key, found: "\"\(value.string ?? "")\"",
+                expected: "an octal permission string such as \"0660\"")
         } else {
             wrongType(section, key, value, expected: "an octal permission string such as \"0660\"")
         }
@@ -648,15 +771,20 @@ public struct ConfigurationParser {
             } else if let id = element.int, id >= 0, id < Int(UInt32.max) {
                 result.append(.id(UInt32(id)))
             } else {
-                invalid(section, key, found: element.string.map { "\"\($0)\"" } ?? "\(element)",
-                        expected: "\(kind) names or numeric ids from 0 to 4294967294")
+                invalid(
+                    section, key, found: element.string.map { "\"\($0)\"" } ?? "\(element)",
+                    expected: "\(kind) names or numeric ids from 0 to 4294967294")
             }
         }
         return result
     }
 
-    private mutating func wrongType(_ section: Section, _ key: String, _ value: any TOMLValueConvertible, expected: String) {
-        report(section.qualified(key), line: section.line(of: key), .wrongType(found: value.type.description, expected: expected))
+    private mutating func wrongType(
+        _ section: Section, _ key: String, _ value: any TOMLValueConvertible, expected: String
+    ) {
+        report(
+            section.qualified(key), line: section.line(of: key),
+            .wrongType(found: value.type.description, expected: expected))
     }
 
     private mutating func invalid(_ section: Section, _ key: String, found: String, expected: String) {
@@ -674,7 +802,8 @@ public struct ConfigurationParser {
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var previous = Array(0...b.count)

@@ -86,7 +86,10 @@ enum TOMLPreflight {
                 index += at(1) == "[" ? 2 : 1
                 while let c = at(0), c == " " || c == "\t" { index += 1 }
                 guard isKeyStart(at(0)) else {
-                    return (line, "a table header must start with a key name (letters, digits, '_', '-' or a quoted name) after '['")
+                    return (
+                        line,
+                        "a table header must start with a key name (letters, digits, '_', '-' or a quoted name) after '['"
+                    )
                 }
                 atLineStart = false
                 continue
@@ -99,7 +102,9 @@ enum TOMLPreflight {
                 if nesting.last == "[" { return (line, "a '}' closes an array opened with '['") }
                 if !nesting.isEmpty { nesting.removeLast() }
             case let c where !c.isASCII || (c.value < 0x20 && c != "\t") || c.value == 0x7F:
-                return (line, "the character U+\(String(c.value, radix: 16, uppercase: true)) outside a string or comment")
+                return (
+                    line, "the character U+\(String(c.value, radix: 16, uppercase: true)) outside a string or comment"
+                )
             default:
                 break
             }

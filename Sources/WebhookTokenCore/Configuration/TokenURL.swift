@@ -33,7 +33,8 @@ public struct TokenURL: Sendable, Equatable, CustomStringConvertible {
             case .unsupportedScheme(let scheme):
                 return "the scheme \"\(scheme)\" is not supported; use https (or http for a loopback host)"
             case .plainHTTPToNonLoopbackHost(let host):
-                return "plain http is refused for the non-loopback host \"\(host)\": the client secret would cross the network unencrypted; use https"
+                return
+                    "plain http is refused for the non-loopback host \"\(host)\": the client secret would cross the network unencrypted; use https"
             case .missingHost:
                 return "the URL has no host"
             case .hasUserInfo:

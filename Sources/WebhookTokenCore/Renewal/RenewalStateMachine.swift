@@ -138,8 +138,10 @@ where Instant.Duration == Duration {
         // Renew relative to the send, but never in the past: an endpoint slower than three
         // quarters of a lifetime is then asked again as soon as it answers, which the single
         // in-flight fetch already paces.
-        let renewAt = max(sentAt.advanced(by: policy.renewalDelay(lifetime: token.token.lifetime, unitRandom: unitRandom)), now)
-        return complete(wait: .waiting(until: renewAt, isRetry: false), answer: .token(token), isFirst: isFirst, now: now)
+        let renewAt = max(
+            sentAt.advanced(by: policy.renewalDelay(lifetime: token.token.lifetime, unitRandom: unitRandom)), now)
+        return complete(
+            wait: .waiting(until: renewAt, isRetry: false), answer: .token(token), isFirst: isFirst, now: now)
     }
 
     /// The in-flight fetch failed.

@@ -50,7 +50,9 @@ public struct BrokerStatus: Sendable, Equatable {
 
     /// The members of ``json()``, to embed.
     public func jsonFields() -> [(String, String)] {
-        func time(_ epoch: Int64?) -> String { epoch.map { JSONText.string(RFC3339.format(epochSeconds: $0)) } ?? "null" }
+        func time(_ epoch: Int64?) -> String {
+            epoch.map { JSONText.string(RFC3339.format(epochSeconds: $0)) } ?? "null"
+        }
         func number(_ value: Int64?) -> String { value.map { String($0) } ?? "null" }
         var errorJSON = "null"
         if let failure = lastFailure {
@@ -79,14 +81,17 @@ public struct BrokerStatus: Sendable, Equatable {
             ("fetch_in_flight", fetchInFlight ? "true" : "false"),
             ("consecutive_failures", String(consecutiveFailures)),
             ("last_error", errorJSON),
-            ("counters", JSONText.object([
-                ("fetches_started", String(counters.fetchesStarted)),
-                ("fetches_succeeded", String(counters.fetchesSucceeded)),
-                ("fetches_failed_transient", String(counters.fetchesFailedTransient)),
-                ("fetches_failed_permanent", String(counters.fetchesFailedPermanent)),
-                ("refreshes_requested", String(counters.refreshesRequested)),
-                ("refreshes_rate_limited", String(counters.refreshesRateLimited)),
-            ])),
+            (
+                "counters",
+                JSONText.object([
+                    ("fetches_started", String(counters.fetchesStarted)),
+                    ("fetches_succeeded", String(counters.fetchesSucceeded)),
+                    ("fetches_failed_transient", String(counters.fetchesFailedTransient)),
+                    ("fetches_failed_permanent", String(counters.fetchesFailedPermanent)),
+                    ("refreshes_requested", String(counters.refreshesRequested)),
+                    ("refreshes_rate_limited", String(counters.refreshesRateLimited)),
+                ])
+            ),
         ]
     }
 
@@ -98,9 +103,10 @@ public struct BrokerStatus: Sendable, Equatable {
     public func summary() -> String {
         let expiry = expiresAtEpochSeconds.map { RFC3339.timeOfDay(epochSeconds: $0) + " UTC" } ?? "?"
         let retry = nextFetchInSeconds.map { ", retrying in \(Self.humanDuration($0))" } ?? ""
-        let failureText = lastFailure.map { failure in
-            failure.description + (failure.remedy.map { "; \($0)" } ?? "")
-        } ?? "unknown error"
+        let failureText =
+            lastFailure.map { failure in
+                failure.description + (failure.remedy.map { "; \($0)" } ?? "")
+            } ?? "unknown error"
         switch state {
         case .starting:
             if consecutiveFailures == 0 { return "waiting for first token: request in flight" }
@@ -111,7 +117,8 @@ public struct BrokerStatus: Sendable, Equatable {
         case .renewing:
             return "token valid until \(expiry), renewing now"
         case .degraded:
-            return "token valid until \(expiry); renewal failing: \(failureText)\(fetchInFlight ? ", retrying now" : retry)"
+            return
+                "token valid until \(expiry); renewal failing: \(failureText)\(fetchInFlight ? ", retrying now" : retry)"
         case .expired:
             return "token expired \(expiry); \(failureText)\(fetchInFlight ? ", retrying now" : retry)"
         case .failed:
@@ -128,18 +135,25 @@ public struct BrokerStatus: Sendable, Equatable {
         ]
         if let tokenFingerprint {
             lines.append("token:          sha256:\(tokenFingerprint)… scope \(scope ?? "-")")
-            lines.append("expires:        \(time(expiresAtEpochSeconds)) (in \(Self.humanDuration(expiresInSeconds ?? 0)))")
+            lines.append(
+                "expires:        \(time(expiresAtEpochSeconds)) (in \(Self.humanDuration(expiresInSeconds ?? 0)))")
         }
         lines.append("last success:   \(time(lastSuccessEpochSeconds))")
         if fetchInFlight {
             lines.append("next fetch:     in flight")
         } else if let nextFetchEpochSeconds {
-            lines.append("next fetch:     \(time(nextFetchEpochSeconds)) (\(nextFetchIsRetry ? "retry" : "renewal") in \(Self.humanDuration(nextFetchInSeconds ?? 0)))")
+            lines.append(
+                "next fetch:     \(time(nextFetchEpochSeconds)) (\(nextFetchIsRetry ? "retry" : "renewal") in \(Self.humanDuration(nextFetchInSeconds ?? 0)))"
+            )
         }
         if let lastFailure {
-            lines.append("last error:     \(time(lastFailureEpochSeconds)) \(lastFailure.severity.rawValue) \(lastFailure.kind.rawValue): \(lastFailure)")
+            lines.append(
+                "last error:     \(time(lastFailureEpochSeconds)) \(lastFailure.severity.rawValue) \(lastFailure.kind.rawValue): \(lastFailure)"
+            )
         }
-        lines.append("fetches:        \(counters.fetchesSucceeded) ok, \(counters.fetchesFailedTransient) transient failures, \(counters.fetchesFailedPermanent) permanent failures")
+        lines.append(
+            "fetches:        \(counters.fetchesSucceeded) ok, \(counters.fetchesFailedTransient) transient failures, \(counters.fetchesFailedPermanent) permanent failures"
+        )
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -7,7 +7,9 @@ public enum RFC3339 {
         let days = floorDivide(epochSeconds, 86_400)
         let secondsOfDay = epochSeconds - days * 86_400
         let (year, month, day) = civil(fromDays: days)
-        let hour = secondsOfDay / 3600, minute = (secondsOfDay % 3600) / 60, second = secondsOfDay % 60
+        let hour = secondsOfDay / 3600
+        let minute = (secondsOfDay % 3600) / 60
+        let second = secondsOfDay % 60
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))Z"
     }
 

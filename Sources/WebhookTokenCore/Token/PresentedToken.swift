@@ -21,7 +21,8 @@ public final class PresentedToken: Sendable {
         jsonHead = Array(
             "{\"access_token\":\(JSONText.string(token.accessToken)),\"token_type\":\"Bearer\",\"expires_in\":".utf8)
         jsonTail = Array(
-            ",\"expires_at\":\(JSONText.string(RFC3339.format(epochSeconds: expiresAtEpochSeconds))),\"scope\":\(JSONText.string(token.scope)),\"fingerprint\":\(JSONText.string(token.fingerprint))}\n".utf8)
+            ",\"expires_at\":\(JSONText.string(RFC3339.format(epochSeconds: expiresAtEpochSeconds))),\"scope\":\(JSONText.string(token.scope)),\"fingerprint\":\(JSONText.string(token.fingerprint))}\n"
+                .utf8)
         fingerprint = token.fingerprint
         self.expiresAtEpochSeconds = expiresAtEpochSeconds
     }

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Reads the token endpoint's answer: a token, or a classified ``FetchFailure``.
@@ -43,23 +43,27 @@ public enum TokenResponse {
             return parseSuccess(contentType: contentType, body: body, requestedScope: requestedScope, status: status)
         case 300..<400:
             let target = location.map { " to \(UntrustedText.sanitize($0))" } ?? ""
-            return .failure(FetchFailure(
-                kind: .redirect, severity: .transient, httpStatus: status, retryAfter: retryAfterDuration,
-                detail: "endpoint answered \(status) with a redirect\(target); redirects are not followed "
-                    + "(set token_url to the final URL)"))
+            return .failure(
+                FetchFailure(
+                    kind: .redirect, severity: .transient, httpStatus: status, retryAfter: retryAfterDuration,
+                    detail: "endpoint answered \(status) with a redirect\(target); redirects are not followed "
+                        + "(set token_url to the final URL)"))
         case 429:
-            return .failure(FetchFailure(
-                kind: .rateLimited, severity: .transient, httpStatus: status, retryAfter: retryAfterDuration,
-                detail: "endpoint answered 429 Too Many Requests"))
+            return .failure(
+                FetchFailure(
+                    kind: .rateLimited, severity: .transient, httpStatus: status, retryAfter: retryAfterDuration,
+                    detail: "endpoint answered 429 Too Many Requests"))
         case 408, 500..<600:
             let (error, description) = oauthError(in: body)
-            return .failure(FetchFailure(
-                kind: status == 408 ? .timeout : .serverError, severity: .transient, httpStatus: status,
-                oauthError: error, oauthErrorDescription: description, retryAfter: retryAfterDuration,
-                detail: "endpoint answered \(status)"))
+            return .failure(
+                FetchFailure(
+                    kind: status == 408 ? .timeout : .serverError, severity: .transient, httpStatus: status,
+                    oauthError: error, oauthErrorDescription: description, retryAfter: retryAfterDuration,
+                    detail: "endpoint answered \(status)"))
         default:
             let (error, description) = oauthError(in: body)
-            let permanent = status == 401 || (status >= 400 && status < 500 && error.map(permanentOAuthErrors.contains) == true)
+            let permanent =
+                status == 401 || (status >= 400 && status < 500 && error.map(permanentOAuthErrors.contains) == true)
             let kind: FetchFailure.Kind
             if permanent {
                 kind = .rejected
@@ -68,10 +72,11 @@ public enum TokenResponse {
             } else {
                 kind = .unexpectedStatus
             }
-            return .failure(FetchFailure(
-                kind: kind, severity: permanent ? .permanent : .transient, httpStatus: status, oauthError: error,
-                oauthErrorDescription: description, retryAfter: retryAfterDuration,
-                detail: "endpoint answered \(status)"))
+            return .failure(
+                FetchFailure(
+                    kind: kind, severity: permanent ? .permanent : .transient, httpStatus: status, oauthError: error,
+                    oauthErrorDescription: description, retryAfter: retryAfterDuration,
+                    detail: "endpoint answered \(status)"))
         }
     }
 
@@ -89,7 +94,10 @@ public enum TokenResponse {
         let scope: Field<String>?
 
         enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in", scope
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+            case scope
         }
     }
 
@@ -131,16 +139,23 @@ public enum TokenResponse {
         -> Result<IssuedToken, FetchFailure>
     {
         func invalid(_ why: String) -> Result<IssuedToken, FetchFailure> {
-            .failure(FetchFailure(kind: .invalidResponse, severity: .transient, httpStatus: status, detail: "endpoint answered \(status) but \(why)"))
+            .failure(
+                FetchFailure(
+                    kind: .invalidResponse, severity: .transient, httpStatus: status,
+                    detail: "endpoint answered \(status) but \(why)"))
         }
         if let contentType {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() } ?? ""
             if mediaType != "application/json" && !mediaType.hasSuffix("+json") {
-                return invalid("with content type \"\(UntrustedText.sanitize(mediaType, limit: 80))\" instead of application/json")
+                return invalid(
+                    "with content type \"\(UntrustedText.sanitize(mediaType, limit: 80))\" instead of application/json")
             }
         }
         guard body.count <= maximumBodySize else {
-            return .failure(FetchFailure(kind: .responseTooLarge, severity: .transient, httpStatus: status, detail: "endpoint answered \(status) with a body over \(maximumBodySize) bytes"))
+            return .failure(
+                FetchFailure(
+                    kind: .responseTooLarge, severity: .transient, httpStatus: status,
+                    detail: "endpoint answered \(status) with a body over \(maximumBodySize) bytes"))
         }
         let decoded: SuccessBody
         do {
@@ -149,7 +164,8 @@ public enum TokenResponse {
             return invalid(body.isEmpty ? "with an empty body" : "with a body that is not a JSON object")
         }
         guard case .value(let accessToken)? = decoded.accessToken else {
-            return invalid(decoded.accessToken == nil ? "without access_token" : "with an access_token that is not a string")
+            return invalid(
+                decoded.accessToken == nil ? "without access_token" : "with an access_token that is not a string")
         }
         guard !accessToken.isEmpty, accessToken.utf8.count <= maximumTokenLength,
             accessToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
@@ -174,7 +190,8 @@ public enum TokenResponse {
             }
             lifetime = .seconds(Int64(seconds))
         case .string(let text)?:
-            return invalid("with expires_in as the string \"\(UntrustedText.sanitize(text, limit: 40))\" instead of a number")
+            return invalid(
+                "with expires_in as the string \"\(UntrustedText.sanitize(text, limit: 40))\" instead of a number")
         case .other?:
             return invalid("with an expires_in that is not a number")
         case nil:
@@ -212,7 +229,10 @@ public enum TokenResponse {
     private struct ErrorBody: Decodable {
         let error: String?
         let errorDescription: String?
-        enum CodingKeys: String, CodingKey { case error, errorDescription = "error_description" }
+        enum CodingKeys: String, CodingKey {
+            case error
+            case errorDescription = "error_description"
+        }
     }
 
     /// The OAuth `error` and `error_description` of an error body, when it is the usual JSON object.

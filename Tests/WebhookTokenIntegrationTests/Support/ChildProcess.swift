@@ -14,7 +14,9 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable`; its stdin is /dev/null, stdout and stderr go to the given descriptors
     /// (which the caller keeps and closes).
-    init(_ executable: String, _ arguments: [String], environment: [String: String], stdout: Int32, stderr: Int32) throws {
+    init(_ executable: String, _ arguments: [String], environment: [String: String], stdout: Int32, stderr: Int32)
+        throws
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -24,27 +26,33 @@ final class ChildProcess: @unchecked Sendable {
         // The child gets stdin, stdout and stderr only. Descriptors without close-on-exec (NIO's
         // listening sockets among them) would otherwise leak into it and keep, say, a stopped
         // emulator's port open while the daemon under test lives.
-        guard Self.addCloseFrom(&actions, 3) == 0 else { throw TestFailure("posix_spawn_file_actions_addclosefrom_np failed") }
+        guard Self.addCloseFrom(&actions, 3) == 0 else {
+            throw TestFailure("posix_spawn_file_actions_addclosefrom_np failed")
+        }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-        guard result == 0 else { throw TestFailure("posix_spawn \(executable) failed: \(String(cString: strerror(result)))") }
+        guard result == 0 else {
+            throw TestFailure("posix_spawn \(executable) failed: \(String(cString: strerror(result)))")
+        }
         processIdentifier = pid
     }
 
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module
     /// does not import (it is behind `_GNU_SOURCE`).
-    private static let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
-            fatalError("glibc without posix_spawn_file_actions_addclosefrom_np")
-        }
-        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-    }()
+    private static let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 =
+        {
+            guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
+                fatalError("glibc without posix_spawn_file_actions_addclosefrom_np")
+            }
+            return unsafeBitCast(
+                symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+        }()
 
     deinit {
         // Never leave a zombie (or a running daemon) behind.
@@ -100,7 +108,10 @@ final class ChildProcess: @unchecked Sendable {
 
     static var environmentWithoutSystemd: [String: String] {
         var environment = ProcessInfo.processInfo.environment
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"] {
+        for key in [
+            "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+            "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY",
+        ] {
             environment[key] = nil
         }
         return environment

@@ -28,15 +28,18 @@ final class DaemonHarness: @unchecked Sendable {
         self.endpointTimeout = endpointTimeout
         directory = try TemporaryDirectory.make(prefix: "wt")
         let certificates = TestCertificates.shared
-        emulator = TokenEndpointEmulator(options: .init(
-            clientID: clientID, clientSecret: secret, expiresIn: expiresIn,
-            tls: (certificates.serverCertificate, certificates.serverKey)))
+        emulator = TokenEndpointEmulator(
+            options: .init(
+                clientID: clientID, clientSecret: secret, expiresIn: expiresIn,
+                tls: (certificates.serverCertificate, certificates.serverKey)))
         port = try await emulator.start()
         _ = try directory.write("client-secret", secret + "\n", mode: 0o600)
         try writeConfig(renewal: renewal, socket: socket, extra: extraConfig)
     }
 
-    func writeConfig(renewal: String = "", socket: String = "", extra: String = "", clientSecretFile: String? = nil) throws {
+    func writeConfig(renewal: String = "", socket: String = "", extra: String = "", clientSecretFile: String? = nil)
+        throws
+    {
         let config = """
             [endpoint]
             base_url = "https://127.0.0.1:\(port)"
@@ -85,14 +88,19 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// Starts the daemon; waits for its socket (not for a token).
     @discardableResult
-    func launch(arguments: [String] = [], environment: [String: String] = [:], waitForSocket: Bool = true) async throws -> ChildProcess {
+    func launch(arguments: [String] = [], environment: [String: String] = [:], waitForSocket: Bool = true) async throws
+        -> ChildProcess
+    {
         var env = ChildProcess.environmentWithoutSystemd
         env.merge(environment, uniquingKeysWith: { $1 })
-        let process = try spawn(Binaries.daemon, ["--config", configPath, "--log-level", "debug"] + arguments, environment: env)
+        let process = try spawn(
+            Binaries.daemon, ["--config", configPath, "--log-level", "debug"] + arguments, environment: env)
         self.process = process
         if waitForSocket {
             try await eventually("the daemon's socket at \(socketPath)") {
-                guard process.isRunning else { throw TestFailure("daemon exited (\(process.terminationStatus)): \(self.log())") }
+                guard process.isRunning else {
+                    throw TestFailure("daemon exited (\(process.terminationStatus)): \(self.log())")
+                }
                 return (try? SocketConnection(path: self.socketPath)) != nil
             }
         }
@@ -104,7 +112,8 @@ final class DaemonHarness: @unchecked Sendable {
         let collector = try OutputCollector()
         collectors.withLock { $0.append(collector) }
         defer { collector.closeWriteEnd() }
-        return try ChildProcess(executable, arguments, environment: environment, stdout: collector.writeEnd, stderr: collector.writeEnd)
+        return try ChildProcess(
+            executable, arguments, environment: environment, stdout: collector.writeEnd, stderr: collector.writeEnd)
     }
 
     /// Waits until the daemon serves a token.
@@ -139,12 +148,15 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Runs the client binary as another user (`setpriv`), with only the groups given.
-    func client(asUser user: String, group: String? = nil, groups: [String] = [], _ arguments: [String] = []) throws -> Shell.Result {
+    func client(asUser user: String, group: String? = nil, groups: [String] = [], _ arguments: [String] = []) throws
+        -> Shell.Result
+    {
         let primary = group ?? (user == "nobody" ? "nogroup" : user)
         let supplementary = groups.isEmpty ? "--clear-groups" : "--groups=\(groups.joined(separator: ","))"
         return try Shell.run(
             "/usr/bin/setpriv",
-            ["--reuid=\(user)", "--regid=\(primary)", supplementary, Binaries.client, "--socket", socketPath] + arguments)
+            ["--reuid=\(user)", "--regid=\(primary)", supplementary, Binaries.client, "--socket", socketPath]
+                + arguments)
     }
 
     /// Waits until the only open connection is the one asking (the start-up probes have closed).

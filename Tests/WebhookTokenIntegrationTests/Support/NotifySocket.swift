@@ -13,7 +13,8 @@ final class NotifySocket: @unchecked Sendable {
     /// Binds at `path` (a file-system socket), or in the abstract namespace when it starts with `@`.
     init(address: String) throws {
         self.address = address
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        fd = socket(
+            AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         var storage = sockaddr_un()
         storage.sun_family = sa_family_t(AF_UNIX)
@@ -50,7 +51,9 @@ final class NotifySocket: @unchecked Sendable {
     }
 
     /// Waits for the first message (after `index`) that contains `key`; returns it and its index.
-    func wait(for key: String, after index: Int = -1, timeout: Duration = .seconds(10)) async throws -> (index: Int, fields: [String: String]) {
+    func wait(for key: String, after index: Int = -1, timeout: Duration = .seconds(10)) async throws -> (
+        index: Int, fields: [String: String]
+    ) {
         var found: (Int, [String: String])?
         try await eventually(timeout: timeout, "\(key)= on \(address)") {
             for (position, message) in self.messages.enumerated() where position > index {

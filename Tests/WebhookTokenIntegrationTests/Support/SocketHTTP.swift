@@ -29,7 +29,9 @@ final class SocketConnection {
             raw.copyBytes(from: bytes)
         }
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard result == 0 else {
             let code = errno
@@ -52,7 +54,9 @@ final class SocketConnection {
         }
     }
 
-    func request(_ method: String, _ target: String, headers: [String: String] = [:], keepAlive: Bool = true) throws -> Response {
+    func request(_ method: String, _ target: String, headers: [String: String] = [:], keepAlive: Bool = true) throws
+        -> Response
+    {
         var text = "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         if method == "POST" && headers["Content-Length"] == nil { text += "Content-Length: 0\r\n" }
@@ -69,11 +73,14 @@ final class SocketConnection {
                 let head = String(decoding: buffer[..<end], as: UTF8.self)
                 var lines = head.components(separatedBy: "\r\n")
                 let statusLine = lines.removeFirst().split(separator: " ")
-                guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw TestFailure("bad status line in \(head)") }
+                guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
+                    throw TestFailure("bad status line in \(head)")
+                }
                 var headers: [String: String] = [:]
                 for line in lines {
                     guard let colon = line.firstIndex(of: ":") else { continue }
-                    headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                        in: .whitespaces)
                 }
                 let length = Int(headers["content-length"] ?? "0") ?? 0
                 while buffer.count < end + 4 + length {
@@ -96,7 +103,8 @@ final class SocketConnection {
 
     private func headerEnd() -> Int? {
         guard buffer.count >= 4 else { return nil }
-        for index in 0...(buffer.count - 4) where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
+        for index in 0...(buffer.count - 4)
+        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
             return index
         }
         return nil
@@ -113,7 +121,9 @@ final class SocketConnection {
 }
 
 /// One request on a fresh connection.
-func socketRequest(_ path: String, _ method: String = "GET", _ target: String, headers: [String: String] = [:]) throws -> SocketConnection.Response {
+func socketRequest(_ path: String, _ method: String = "GET", _ target: String, headers: [String: String] = [:]) throws
+    -> SocketConnection.Response
+{
     try SocketConnection(path: path).request(method, target, headers: headers, keepAlive: false)
 }
 

@@ -29,7 +29,8 @@ final class SystemdContainer: Sendable {
     /// Why the container tests cannot run here, or `nil` if they can.
     static let unavailableReason: String? = {
         if getuid() != 0 { return "not root" }
-        for tool in ["/usr/bin/systemd-nspawn", "/usr/bin/nsenter", "/usr/bin/unshare", "/bin/systemctl"] where access(tool, X_OK) != 0 {
+        for tool in ["/usr/bin/systemd-nspawn", "/usr/bin/nsenter", "/usr/bin/unshare", "/bin/systemctl"]
+        where access(tool, X_OK) != 0 {
             return "\(tool) is missing (.ci/install-deps installs systemd-container)"
         }
         return nil
@@ -40,7 +41,8 @@ final class SystemdContainer: Sendable {
     static let testsCanRun: Bool = {
         guard let reason = SystemdContainer.unavailableReason else { return true }
         let inCI = ProcessInfo.processInfo.environment["CI"] != nil
-        print("""
+        print(
+            """
             ************************************************************************
             SYSTEMD CONTAINER TESTS \(inCI ? "CANNOT RUN (CI: running them to fail)" : "SKIPPED"): \(reason)
             ************************************************************************
@@ -54,7 +56,9 @@ final class SystemdContainer: Sendable {
     }
 
     /// Boots a container, runs `body`, and tears the container down whatever happens.
-    static func with(config: String = SystemdContainer.config(), _ body: (SystemdContainer) async throws -> Void) async throws {
+    static func with(config: String = SystemdContainer.config(), _ body: (SystemdContainer) async throws -> Void)
+        async throws
+    {
         let container = try boot(config: config)
         do {
             try await body(container)
@@ -70,9 +74,11 @@ final class SystemdContainer: Sendable {
         let state = try TemporaryDirectory.make(prefix: "wtc")
         let payload = state.file("payload")
         try writePayload(into: payload, config: config)
-        let result = try Shell.run("/bin/bash", [harness, "boot", state.path, "--bind-ro=\(Binaries.directory):\(binaries)"],
-                                   environment: harnessEnvironment)
-        guard result.status == 0, let pid = Int32(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        let result = try Shell.run(
+            "/bin/bash", [harness, "boot", state.path, "--bind-ro=\(Binaries.directory):\(binaries)"],
+            environment: harnessEnvironment)
+        guard result.status == 0, let pid = Int32(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             _ = try? Shell.run("/bin/bash", [harness, "teardown", state.path])
             throw TestFailure("container boot failed (\(result.status)): \(result.standardError)")
         }
@@ -104,9 +110,12 @@ final class SystemdContainer: Sendable {
 
     /// Runs a command inside the container (all its namespaces) as root.
     func run(_ command: [String]) throws -> Shell.Result {
-        try Shell.run("/usr/bin/nsenter", ["-t", String(pid1), "-a", "--"] + command, environment: [
-            "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "LANG": "C.UTF-8",
-        ])
+        try Shell.run(
+            "/usr/bin/nsenter", ["-t", String(pid1), "-a", "--"] + command,
+            environment: [
+                "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0",
+                "LANG": "C.UTF-8",
+            ])
     }
 
     /// Runs a command that must succeed; its standard output.
@@ -114,7 +123,9 @@ final class SystemdContainer: Sendable {
     func must(_ command: String...) throws -> String {
         let result = try run(command)
         guard result.status == 0 else {
-            throw TestFailure("`\(command.joined(separator: " "))` failed (\(result.status)): \(result.standardError)\(result.standardOutput)")
+            throw TestFailure(
+                "`\(command.joined(separator: " "))` failed (\(result.status)): \(result.standardError)\(result.standardOutput)"
+            )
         }
         return result.standardOutput
     }
@@ -124,7 +135,12 @@ final class SystemdContainer: Sendable {
     }
 
     /// `systemctl show -p …` as a dictionary.
-    func show(_ unit: String, _ properties: [String] = ["ActiveState", "SubState", "StatusText", "NRestarts", "Result", "MainPID", "ExecMainStatus"]) throws -> [String: String] {
+    func show(
+        _ unit: String,
+        _ properties: [String] = [
+            "ActiveState", "SubState", "StatusText", "NRestarts", "Result", "MainPID", "ExecMainStatus",
+        ]
+    ) throws -> [String: String] {
         let output = try must("systemctl", "show", unit, "-p", properties.joined(separator: ","))
         var values: [String: String] = [:]
         for line in output.split(separator: "\n") {
@@ -155,7 +171,11 @@ final class SystemdContainer: Sendable {
     }
 
     private func dumpDiagnostics() {
-        let status = (try? run(["systemctl", "--no-pager", "status", "webhook-tokend.service", "webhook-tokend.socket", "token-endpoint.service"]))?.standardOutput ?? ""
+        let status =
+            (try? run([
+                "systemctl", "--no-pager", "status", "webhook-tokend.service", "webhook-tokend.socket",
+                "token-endpoint.service",
+            ]))?.standardOutput ?? ""
         let journal = (try? run(["journalctl", "--no-pager", "-n", "80"]))?.standardOutput ?? ""
         print("--- container diagnostics ---\n\(status)\n\(journal)\n--- end ---")
     }
@@ -164,7 +184,9 @@ final class SystemdContainer: Sendable {
 
     /// The daemon's configuration: the emulator on the container's loopback, the secret from the
     /// systemd credential, short retries.
-    static func config(scope: String = "*:webhooks/**", clientID: String = SystemdContainer.clientID, extra: String = "") -> String {
+    static func config(
+        scope: String = "*:webhooks/**", clientID: String = SystemdContainer.clientID, extra: String = ""
+    ) -> String {
         """
         [endpoint]
         token_url = "http://127.0.0.1:\(emulatorPort)/tenant/login/token"
@@ -191,7 +213,8 @@ final class SystemdContainer: Sendable {
         let files = FileManager.default
         func put(_ path: String, _ contents: String, mode: Int = 0o644) throws {
             let target = root + path
-            try files.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try files.createDirectory(
+                atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try contents.write(toFile: target, atomically: false, encoding: .utf8)
             chmod(target, mode_t(mode))
         }
@@ -203,7 +226,9 @@ final class SystemdContainer: Sendable {
         try put("/etc/systemd/system/webhook-tokend.socket", shipped("webhook-tokend.socket"))
         try put("/etc/sysusers.d/webhook-tokend.conf", shipped("webhook-tokend.sysusers"))
         // Test drop-in: a watchdog and restarts fast enough to watch.
-        try put("/etc/systemd/system/webhook-tokend.service.d/test.conf", """
+        try put(
+            "/etc/systemd/system/webhook-tokend.service.d/test.conf",
+            """
             [Service]
             WatchdogSec=3s
             RestartSec=1s
@@ -213,11 +238,14 @@ final class SystemdContainer: Sendable {
         // The binaries, from the read-only bind of the build directory.
         try files.createDirectory(atPath: root + "/usr/local/bin", withIntermediateDirectories: true)
         for name in ["webhook-tokend", "webhook-token", "token-endpoint-emulator"] {
-            try files.createSymbolicLink(atPath: "\(root)/usr/local/bin/\(name)", withDestinationPath: "\(binaries)/\(name)")
+            try files.createSymbolicLink(
+                atPath: "\(root)/usr/local/bin/\(name)", withDestinationPath: "\(binaries)/\(name)")
         }
         // The token endpoint, as a unit of its own on the container's private loopback.
         try put("/etc/token-endpoint/client-secret", secret + "\n", mode: 0o600)
-        try put("/etc/systemd/system/token-endpoint.service", """
+        try put(
+            "/etc/systemd/system/token-endpoint.service",
+            """
             [Unit]
             Description=Token endpoint emulator for the webhook-tokend tests
 
@@ -225,7 +253,9 @@ final class SystemdContainer: Sendable {
             ExecStart=/usr/local/bin/token-endpoint-emulator --host 127.0.0.1 --port \(emulatorPort) --client-id \(clientID) --client-secret-file /etc/token-endpoint/client-secret --expires-in 3600
             """)
         // A consumer as the README describes it: ordered after the daemon, in the socket's group.
-        try put("/etc/systemd/system/token-consumer.service", """
+        try put(
+            "/etc/systemd/system/token-consumer.service",
+            """
             [Unit]
             Description=A consumer of the token
             Wants=webhook-tokend.service

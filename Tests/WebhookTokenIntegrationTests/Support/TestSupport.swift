@@ -39,8 +39,10 @@ enum Shell {
         let standardError: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
-        let out = try OutputCollector(), err = try OutputCollector()
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result
+    {
+        let out = try OutputCollector()
+        let err = try OutputCollector()
         let child: ChildProcess
         do {
             child = try ChildProcess(
@@ -53,7 +55,8 @@ enum Shell {
         }
         out.closeWriteEnd()
         err.closeWriteEnd()
-        let standardOutput = out.finish(), standardError = err.finish()
+        let standardOutput = out.finish()
+        let standardError = err.finish()
         return Result(status: child.waitForExit(), standardOutput: standardOutput, standardError: standardError)
     }
 }
@@ -61,7 +64,8 @@ enum Shell {
 /// Where `swift build` put the executables: next to the test bundle.
 enum Binaries {
     static let directory: String = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return (executable as NSString).deletingLastPathComponent
     }()
 

@@ -49,7 +49,9 @@ final class TokenAuditor: @unchecked Sendable {
                     self.report.timeline.append((now, token))
                     if let record = emulator.issuedTokens.first(where: { $0.token == token }) {
                         if now >= record.expiresAt {
-                            self.report.violations.append("token \(token.prefix(6))… served \(record.expiresAt.duration(to: now)) after its expiry")
+                            self.report.violations.append(
+                                "token \(token.prefix(6))… served \(record.expiresAt.duration(to: now)) after its expiry"
+                            )
                         }
                     } else {
                         self.report.violations.append("served a token the endpoint never issued")

@@ -9,7 +9,7 @@ import NIOHTTP1
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class FixedBodyHandler: ChannelInboundHandler {
