@@ -58,7 +58,8 @@ struct ProxyTests {
         #expect(received[1].method == "POST" && received[1].body == Array(body.utf8))
         #expect(received[1].header("Content-Type") == ["application/json"])
         #expect(harness.leakedSecrets().isEmpty, "\(harness.leakedSecrets())")
-        #expect(harness.log().contains("Proxied request"), "the access log, at debug level")
+        // The access log, at debug level (written after the answer, read from a pipe: eventually).
+        try await eventually("the access log line") { harness.log().contains("Proxied request") }
         #expect(try await harness.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: harness.proxyPath), "the proxy socket is removed")
     }
