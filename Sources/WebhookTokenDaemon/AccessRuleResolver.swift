@@ -1,5 +1,6 @@
 import Logging
 import WebhookTokenCore
+import WebhookTokenEndpoint
 import WebhookTokenServer
 
 /// Turns the names in the configuration — `[access]` users and groups, the socket's group — into

@@ -1,5 +1,5 @@
 import NIOCore
-import NIOPosix
+import WebhookTokenEndpoint
 
 #if canImport(Glibc)
     import Glibc
@@ -37,22 +37,5 @@ public struct SystemBrokerClock: BrokerClock {
 
     public func sleep(for duration: Duration) async {
         await sleepOnEventLoop(for: duration)
-    }
-}
-
-/// Sleeps on a NIO event loop timer rather than with `Task.sleep`.
-///
-/// Measured on this toolchain: while any `Task.sleep` longer than a second is pending,
-/// libdispatch's timer thread re-arms its timerfd in one-second steps — 60 wakeups a minute in a
-/// daemon that should sleep for 45 minutes. An event loop timer is one `epoll_wait` timeout.
-func sleepOnEventLoop(
-    for duration: Duration, on eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
-) async {
-    let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-    let scheduled = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {}
-    await withTaskCancellationHandler {
-        _ = try? await scheduled.futureResult.get()
-    } onCancel: {
-        scheduled.cancel()
     }
 }

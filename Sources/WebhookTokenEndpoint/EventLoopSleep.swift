@@ -7,9 +7,8 @@ public import NIOPosix
 /// executor, and the first use of libdispatch starts its worker-pool monitor, which wakes the
 /// process every second for the rest of its life (measured on this toolchain; before that, a
 /// pending `Task.sleep` longer than a second re-armed libdispatch's timerfd every second). An
-/// event loop timer is one `epoll_wait` timeout.
-/// (After a suspend the timer may fire late; the renewal loop is also woken whenever a consumer
-/// finds the token unservable, so nothing waits on it.)
+/// event loop timer is one `epoll_wait` timeout. It runs on the clock that stops during suspend:
+/// the renewal loop sleeps in bounded slices for that reason (see `BrokerClock`).
 public func sleepOnEventLoop(
     for duration: Duration, on eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
 ) async {

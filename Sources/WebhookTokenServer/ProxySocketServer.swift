@@ -59,25 +59,16 @@ public final class ProxySocketServer: Service {
             profile: profile, proxy: proxy, upstream: upstream, serving: serving, access: access,
             deniedPeers: deniedPeers, observer: observer, logger: logger)
         let idle = limits.guardLimits.idleTimeout
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                }
-            }
-            .childChannelInitializer { channel in
-                admission.admit(channel) { peer in
-                    let sync = channel.pipeline.syncOperations
-                    // Request bodies pass through here, so RequestHeadGuard (which takes every
-                    // byte for a head) does not fit; a connection idle both ways is closed.
-                    try sync.addHandler(IdleStateHandler(allTimeout: idle))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
-                    try sync.addHandler(ProtocolErrorResponder())
-                    try sync.addHandler(ProxyHTTPHandler(setup: setup, peer: peer))
-                }
-            }
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+        let bootstrap = TokenSocketServer.makeBootstrap(group: group, quiesce: quiesce, admission: admission) {
+            channel, peer in
+            let sync = channel.pipeline.syncOperations
+            // Request bodies pass through here, so RequestHeadGuard (which takes every byte for a
+            // head) does not fit; a connection idle both ways is closed.
+            try sync.addHandler(IdleStateHandler(allTimeout: idle))
+            try sync.configureHTTPServerPipeline(withErrorHandling: false)
+            try sync.addHandler(ProtocolErrorResponder())
+            try sync.addHandler(ProxyHTTPHandler(setup: setup, peer: peer))
+        }
         let (channel, socketFile) = try await TokenSocketServer.bind(listener, bootstrap: bootstrap)
         return ProxySocketServer(
             serverChannel: channel, quiesce: quiesce, socketFile: socketFile, upstream: upstream, logger: logger)

@@ -4,6 +4,7 @@ import NIOExtras
 import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
+import WebhookTokenCore
 
 /// Serves the token over HTTP/1.1 on a Unix stream socket, as a ServiceLifecycle service.
 ///
@@ -82,7 +83,28 @@ public final class TokenSocketServer: Service {
         let admission = ConnectionAdmission(
             limits: limits, access: access, deniedPeers: deniedPeers, connections: connections, observer: observer,
             logger: logger)
-        let bootstrap = ServerBootstrap(group: group)
+        let bootstrap = makeBootstrap(group: group, quiesce: quiesce, admission: admission) { channel, peer in
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(RequestHeadGuard(limits: limits.guardLimits))
+            try sync.configureHTTPServerPipeline(withErrorHandling: false)
+            try sync.addHandler(
+                TokenHTTPHandler(
+                    serving: serving, peer: peer, access: access, deniedPeers: deniedPeers, observer: observer,
+                    logger: logger))
+        }
+
+        let (channel, socketFile) = try await bind(listener, bootstrap: bootstrap)
+        return TokenSocketServer(
+            serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
+    }
+
+    /// The bootstrap of both sockets (tokens and proxy): a deep backlog, graceful quiescing, and
+    /// every connection admitted (``ConnectionAdmission``) before `serve` builds its pipeline.
+    static func makeBootstrap(
+        group: any EventLoopGroup, quiesce: ServerQuiescingHelper, admission: ConnectionAdmission,
+        serve: @escaping @Sendable (any Channel, PeerCredentials?) throws -> Void
+    ) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -90,21 +112,9 @@ public final class TokenSocketServer: Service {
                 }
             }
             .childChannelInitializer { channel in
-                admission.admit(channel) { peer in
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(RequestHeadGuard(limits: limits.guardLimits))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
-                    try sync.addHandler(
-                        TokenHTTPHandler(
-                            serving: serving, peer: peer, access: access, deniedPeers: deniedPeers, observer: observer,
-                            logger: logger))
-                }
+                admission.admit(channel) { peer in try serve(channel, peer) }
             }
             .childChannelOption(.maxMessagesPerRead, value: 16)
-
-        let (channel, socketFile) = try await bind(listener, bootstrap: bootstrap)
-        return TokenSocketServer(
-            serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
     }
 
     /// Binds a new socket file (with its lock, mode and group) or adopts a passed descriptor: the
