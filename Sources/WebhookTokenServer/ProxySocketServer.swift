@@ -58,12 +58,11 @@ public final class ProxySocketServer: Service {
         let setup = Setup(
             profile: profile, proxy: proxy, upstream: upstream, serving: serving, access: access,
             deniedPeers: deniedPeers, observer: observer, logger: logger)
-        let idle = limits.guardLimits.idleTimeout
+        let idle = TokenSocketServer.Limits.timeAmount(limits.idleTimeout)
         let bootstrap = TokenSocketServer.makeBootstrap(group: group, quiesce: quiesce, admission: admission) {
             channel, peer in
             let sync = channel.pipeline.syncOperations
-            // Request bodies pass through here, so RequestHeadGuard (which takes every byte for a
-            // head) does not fit; a connection idle both ways is closed.
+            // A connection idle both ways is closed.
             try sync.addHandler(IdleStateHandler(allTimeout: idle))
             try sync.configureHTTPServerPipeline(withErrorHandling: false)
             try sync.addHandler(ProtocolErrorResponder())

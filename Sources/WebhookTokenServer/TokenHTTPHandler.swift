@@ -7,10 +7,19 @@ import WebhookTokenProtocol
 /// Answers the HTTP/1.1 requests of one socket connection, by the routes of ``SocketRoute``.
 ///
 /// Sits behind NIO's `HTTPServerPipelineHandler`, which serialises pipelined requests (so answers
-/// go out in order) and handles quiescing on shutdown. The peer was admitted when the connection
-/// was accepted (``ConnectionAdmission``); each token request is checked against its profile's
-/// `[access]` rule.
-final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// go out in order) and handles quiescing on shutdown, and its request decoder, which bounds the
+/// size of a head. The peer was admitted when the connection was accepted
+/// (``ConnectionAdmission``); each token request is checked against its profile's `[access]` rule.
+///
+/// The connection's deadline is kept here and enforced by its event loop's sweep
+/// (``OpenConnections``):
+///
+/// | limit | default | on breach |
+/// |---|---|---|
+/// | request head size (`HTTPParserError.headerOverflow`) | 8 KiB | `431`, close |
+/// | time to send a complete head, from the read that brought its first bytes | 10 s | `408`, close |
+/// | idle time between requests on a kept-alive connection | 60 s | close |
+final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, OpenConnections.Member {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -19,6 +28,18 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let access: SharedAccessRules
     private let deniedPeers: DeniedPeerLog
     private let observer: any ServerObserver
+    private let connections: OpenConnections
+    /// This connection's event loop's list, while the connection is active.
+    private var listed: OpenConnections.OnEventLoop?
+    private var context: ChannelHandlerContext?
+    var slot: Int?
+    private(set) var deadline = NIODeadline.distantFuture
+    /// Whether `deadline` is for a head under way (`408` when it passes) or for an idle connection.
+    private var deadlineIsForHead = false
+    /// A request is being answered: no deadline runs.
+    private var answering = false
+    /// A head arrived in the current read.
+    private var headInThisRead = false
     /// When the current request's head arrived, for the latency metric (sampled requests only).
     private var requestStarted: ContinuousClock.Instant?
     /// Requests seen on this connection, for sampling the latency metric.
@@ -46,9 +67,10 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     init(
         serving: any TokenServing, peer: PeerCredentials?, access: SharedAccessRules, deniedPeers: DeniedPeerLog,
-        observer: any ServerObserver, logger: Logger
+        observer: any ServerObserver, connections: OpenConnections, logger: Logger
     ) {
         self.serving = serving
+        self.connections = connections
         self.peer = peer
         self.access = access
         self.accessGeneration = access.generation
@@ -80,9 +102,81 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         return allowed
     }
 
+    // MARK: - Deadlines
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { list(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        list(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        unlist()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        unlist()
+        self.context = nil
+    }
+
+    private func list(context: ChannelHandlerContext) {
+        guard listed == nil else { return }
+        deadline = context.eventLoop.now + connections.idleTimeout
+        let loop = connections.onEventLoop(context.eventLoop)
+        listed = loop
+        loop.add(self)
+    }
+
+    private func unlist() {
+        listed?.remove(self)
+        listed = nil
+    }
+
+    /// Bytes arrived that brought no head while none is being answered: a head has begun (or
+    /// garbage that the decoder will refuse), and must be complete within the header timeout.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if headInThisRead {
+            headInThisRead = false
+        } else if !answering && !deadlineIsForHead {
+            deadline = context.eventLoop.now + connections.headerTimeout
+            deadlineIsForHead = true
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func deadlinePassed() {
+        guard let context, !answering else { return }
+        guard deadlineIsForHead else { return context.close(promise: nil) }  // idle: close without a word
+        deadline = .distantFuture
+        // No request is under way for the HTTP pipeline to answer: the answer goes on the wire
+        // directly, below the HTTP encoder.
+        let answer = ErrorResponse.raw(
+            status: .requestTimeout, code: .requestTimeout,
+            detail: "the request head did not arrive within the header timeout")
+        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
+            return context.close(promise: nil)
+        }
+        encoder.writeThenClose(NIOAny(answer))
+    }
+
+    func quiesce() {
+        context?.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    }
+
+    // MARK: - Requests
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            answering = true
+            headInThisRead = true
+            deadline = .distantFuture
+            deadlineIsForHead = false
             // One request in 16 is timed: the latency histogram needs a sample, not two clock
             // reads and a histogram observation on every request of the hot path.
             requestCount &+= 1
@@ -328,6 +422,11 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     "http.status": "\(status.code)",
                 ])
         }
+        if keepAlive {
+            // Before the end is written: writing it lets the pipeline pass on the next request.
+            answering = false
+            deadline = context.eventLoop.now + connections.idleTimeout
+        }
         var headers = Self.noStoreHeaders
         headers.reserveCapacity(5 + extraHeaders.count)
         headers.add(name: "Content-Type", value: contentType)
@@ -350,8 +449,8 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// `Cache-Control: no-store` on every answer, validated once rather than per response.
     private static let noStoreHeaders: HTTPHeaders = ["Cache-Control": "no-store"]
 
-    /// A malformed request is answered `400` and the connection closed — but only on a live
-    /// connection with no answer pending: the parse error of half a request can surface after a
+    /// A malformed request is answered `400` (`431` for a head over the limit) and the connection
+    /// closed — but only on a live connection with no answer pending: the parse error of half a request can surface after a
     /// graceful shutdown closed the connection, and a write then would be a second answer to
     /// the pipeline handler, which treats that as fatal. (This is why NIO's own
     /// `HTTPServerProtocolErrorHandler` is not used.)
@@ -362,9 +461,15 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
-        respondError(
-            context: context, head: head, status: .badRequest, code: .badRequest,
-            detail: "the request is not valid HTTP/1.1", close: true)
+        if case .headerOverflow = error as? HTTPParserError {
+            respondError(
+                context: context, head: head, status: .requestHeaderFieldsTooLarge, code: .requestHeadTooLarge,
+                detail: "the request head exceeds \(connections.limits.maximumHeadBytes) bytes", close: true)
+        } else {
+            respondError(
+                context: context, head: head, status: .badRequest, code: .badRequest,
+                detail: "the request is not valid HTTP/1.1", close: true)
+        }
     }
 }
 

@@ -14,7 +14,7 @@ import WebhookTokenCore
 /// systemd socket activation).
 public final class TokenSocketServer: Service {
     private let serverChannel: any Channel
-    private let quiesce: ServerQuiescingHelper
+    private let connections: OpenConnections
     private let socketFile: SocketFile?
     private let serving: any TokenServing
     private let logger: Logger
@@ -28,11 +28,11 @@ public final class TokenSocketServer: Service {
     }
 
     private init(
-        serverChannel: any Channel, quiesce: ServerQuiescingHelper, socketFile: SocketFile?, serving: any TokenServing,
+        serverChannel: any Channel, connections: OpenConnections, socketFile: SocketFile?, serving: any TokenServing,
         logger: Logger
     ) {
         self.serverChannel = serverChannel
-        self.quiesce = quiesce
+        self.connections = connections
         self.socketFile = socketFile
         self.serving = serving
         self.logger = logger
@@ -61,10 +61,13 @@ public final class TokenSocketServer: Service {
             self.maximumHeadBytes = maximumHeadBytes
         }
 
-        var guardLimits: RequestHeadGuard.Limits {
-            .init(
-                maximumHeadBytes: maximumHeadBytes, headerTimeout: Self.timeAmount(headerTimeout),
-                idleTimeout: Self.timeAmount(idleTimeout))
+        /// What NIO's request decoder accepts of a head: `maximumHeadBytes` of request target,
+        /// header names and values together.
+        var decoderLimits: NIOHTTPDecoderLimitConfiguration {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = maximumHeadBytes
+            limits.maxHeaderListSize = maximumHeadBytes
+            return limits
         }
 
         static func timeAmount(_ duration: Duration) -> TimeAmount {
@@ -79,36 +82,42 @@ public final class TokenSocketServer: Service {
         connections: ConnectionCounter = ConnectionCounter(), observer: any ServerObserver = NoServerObserver(),
         logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TokenSocketServer {
-        let quiesce = ServerQuiescingHelper(group: group)
         let admission = ConnectionAdmission(
             limits: limits, access: access, deniedPeers: deniedPeers, connections: connections, observer: observer,
             logger: logger)
-        let bootstrap = makeBootstrap(group: group, quiesce: quiesce, admission: admission) { channel, peer in
+        let open = OpenConnections(limits: limits)
+        let decoderLimits = limits.decoderLimits
+        let bootstrap = makeBootstrap(group: group, quiesce: nil, admission: admission) { channel, peer in
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(RequestHeadGuard(limits: limits.guardLimits))
-            try sync.configureHTTPServerPipeline(withErrorHandling: false)
+            try sync.configureHTTPServerPipeline(
+                withErrorHandling: false, withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: decoderLimits)
             try sync.addHandler(
                 TokenHTTPHandler(
                     serving: serving, peer: peer, access: access, deniedPeers: deniedPeers, observer: observer,
-                    logger: logger))
+                    connections: open, logger: logger))
         }
 
         let (channel, socketFile) = try await bind(listener, bootstrap: bootstrap)
         return TokenSocketServer(
-            serverChannel: channel, quiesce: quiesce, socketFile: socketFile, serving: serving, logger: logger)
+            serverChannel: channel, connections: open, socketFile: socketFile, serving: serving, logger: logger)
     }
 
-    /// The bootstrap of both sockets (tokens and proxy): a deep backlog, graceful quiescing, and
-    /// every connection admitted (``ConnectionAdmission``) before `serve` builds its pipeline.
+    /// The bootstrap of both sockets (tokens and proxy): a deep backlog, graceful quiescing through
+    /// NIO's helper when given (the token socket has its own, ``OpenConnections``), and every
+    /// connection admitted (``ConnectionAdmission``) before `serve` builds its pipeline.
     static func makeBootstrap(
-        group: any EventLoopGroup, quiesce: ServerQuiescingHelper, admission: ConnectionAdmission,
+        group: any EventLoopGroup, quiesce: ServerQuiescingHelper?, admission: ConnectionAdmission,
         serve: @escaping @Sendable (any Channel, PeerCredentials?) throws -> Void
     ) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    if let quiesce {
+                        try channel.pipeline.syncOperations.addHandler(
+                            quiesce.makeServerChannelHandler(channel: channel))
+                    }
                 }
             }
             .childChannelInitializer { channel in
@@ -150,17 +159,17 @@ public final class TokenSocketServer: Service {
     }
 
     public func run() async throws {
-        let closed = serverChannel.closeFuture
-        let quiesce = self.quiesce
+        let serverChannel = self.serverChannel
+        let connections = self.connections
         let logger = self.logger
         let serving = self.serving
         await withGracefulShutdownHandler {
-            try? await closed.get()
+            try? await serverChannel.closeFuture.get()
         } onGracefulShutdown: {
             logger.info("Stopping socket server: no new connections, finishing in-flight requests")
             serving.shutdown()
-            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
-            quiesce.initiateShutdown(promise: promise)
+            serverChannel.close(promise: nil)
+            _ = connections.quiesce(on: serverChannel.eventLoop)
         }
         socketFile?.remove()
     }
@@ -168,9 +177,8 @@ public final class TokenSocketServer: Service {
     /// Stops accepting and finishes in-flight requests, outside of a service group (tests).
     public func shutdown() async {
         serving.shutdown()
-        let promise = serverChannel.eventLoop.makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: promise)
-        try? await promise.futureResult.get()
+        try? await serverChannel.close()
+        try? await connections.quiesce(on: serverChannel.eventLoop).get()
         socketFile?.remove()
     }
 }

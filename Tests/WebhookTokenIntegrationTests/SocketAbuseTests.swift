@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenEndpointEmulator
+import WebhookTokenProtocol
 
 /// Hostile and careless local peers, against the real daemon binary: floods, idle hoarders,
 /// slow talkers, oversized and malformed requests, abrupt disconnects, and users not allowed in.
@@ -89,6 +90,16 @@ struct SocketAbuseTests {
         let response = try connection.readResponse()
         #expect(response.status == 431)
         #expect(connection.isClosedByPeer())
+        // A head that never ends is refused when it passes the limit, not held until it ends:
+        // a request target, then one header value, each longer than the limit.
+        for start in ["GET /v1/token?", "GET /v1/token HTTP/1.1\r\nX-Padding: "] {
+            let unending = try SocketConnection(path: harness.socketPath)
+            try unending.send(start + String(repeating: "a", count: 9000))
+            let refused = try unending.readResponse()
+            #expect(refused.status == 431)
+            #expect(refused.header(ProtocolHeader.error) == ErrorCode.requestHeadTooLarge.rawValue)
+            #expect(unending.isClosedByPeer())
+        }
         #expect(try socketRequest(harness.socketPath, "GET", "/v1/token").status == 200)
         #expect(try await harness.stop() == 0)
     }
@@ -105,6 +116,15 @@ struct SocketAbuseTests {
         let timedOut = try slow.readResponse()
         #expect(timedOut.status == 408)
         #expect(slow.isClosedByPeer())
+        // Dripping the head keeps no connection open: the timeout runs from the first bytes.
+        let drip = try SocketConnection(path: harness.socketPath)
+        let started = ContinuousClock.now
+        for byte in "GET /v1/token HTTP/1.1\r\nHost: x\r\nX-Slow: abcdefghijklmnopqrstuvwxyz" {
+            guard (try? drip.send(String(byte))) != nil else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect((try? drip.readResponse())?.status == 408)
+        #expect(started.duration(to: .now) < .seconds(5), "the drip was cut off near the 400 ms header timeout")
         // A kept-alive connection left idle is closed without a word.
         let idle = try SocketConnection(path: harness.socketPath)
         #expect(try idle.request("GET", "/v1/token").status == 200)

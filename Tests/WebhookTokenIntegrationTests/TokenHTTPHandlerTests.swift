@@ -18,7 +18,14 @@ import WebhookTokenProtocol
         var isAwaitingFirstToken: Bool { false }
         func firstToken() async -> TokenAnswer { answer }
         func refreshToken(peerUID: UInt32?) async -> TokenAnswer { answer }
-        func waitForChange(after fingerprint: Substring, maxWait: Duration) async -> TokenAnswer { answer }
+        /// When set, a long-poll answers only once this yields (or finishes).
+        var held: AsyncStream<Void>? = nil
+        func waitForChange(after fingerprint: Substring, maxWait: Duration) async -> TokenAnswer {
+            if let held {
+                for await _ in held { break }
+            }
+            return answer
+        }
     }
 
     struct FakeServing: TokenServing {
@@ -58,7 +65,7 @@ import WebhookTokenProtocol
             try channel.pipeline.syncOperations.addHandler(
                 TokenHTTPHandler(
                     serving: serving, peer: peer, access: access, deniedPeers: DeniedPeerLog(),
-                    observer: NoServerObserver(),
+                    observer: NoServerObserver(), connections: OpenConnections(limits: .init()),
                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         }
         try await channel.writeInbound(
