@@ -25,19 +25,17 @@ struct ConnectionAdmission: Sendable {
     func admit(
         _ channel: any Channel, serve: @escaping @Sendable (PeerCredentials?) throws -> Void
     ) -> EventLoopFuture<Void> {
-        return PeerCredentialsReader.read(from: channel, withGroups: access.namesGroups)
-            .map { Optional($0) }
-            .recover { _ in nil }
-            .flatMapThrowing { peer in
-                let uid = peer?.uid ?? UInt32.max
-                let (total, user) = connections.open(uid: uid)
-                channel.closeFuture.whenComplete { _ in connections.closed(uid: uid) }
-                if let rejection = rejection(peer: peer, total: total, user: user) {
-                    try channel.pipeline.syncOperations.addHandler(ConnectionRejector(response: rejection))
-                } else {
-                    try serve(peer)
-                }
+        let peer = PeerCredentialsReader.read(from: channel, withGroups: access.namesGroups)
+        let uid = peer?.uid ?? UInt32.max
+        let (total, user) = connections.open(uid: uid)
+        channel.closeFuture.whenComplete { _ in connections.closed(uid: uid) }
+        return channel.eventLoop.makeCompletedFuture {
+            if let rejection = rejection(peer: peer, total: total, user: user) {
+                try channel.pipeline.syncOperations.addHandler(ConnectionRejector(response: rejection))
+            } else {
+                try serve(peer)
             }
+        }
     }
 
     /// The answer for a connection that is not to be served, or `nil` to serve it.

@@ -40,32 +40,36 @@ enum PeerCredentialsReader {
     static let peerCredentialsOption = SocketOptionName(17)  // SO_PEERCRED
     static let peerGroupsOption = SocketOptionName(59)  // SO_PEERGROUPS (Linux 4.13+)
 
-    /// The peer's credentials; fails when the channel is not a Unix socket. The supplementary
+    /// The peer's credentials, `nil` when the channel is not a Unix socket. The supplementary
     /// groups (a second `getsockopt`) are read only when `withGroups` — when an access rule names
-    /// groups. On the channel's event loop both calls run at once and the future is complete.
-    static func read(from channel: any Channel, withGroups: Bool) -> EventLoopFuture<PeerCredentials> {
-        guard let provider = channel as? any SocketOptionProvider else {
-            return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
-        }
-        let credentials: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(
-            level: SocketOptionLevel(SOL_SOCKET), name: peerCredentialsOption)
-        guard withGroups else {
-            return credentials.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
-        }
-        return credentials.flatMap { ucred in
-            let groups: EventLoopFuture<GroupList> = provider.unsafeGetSocketOption(
-                level: SocketOptionLevel(SOL_SOCKET), name: peerGroupsOption)
-            return groups.map { list in
-                // Trailing zeros are unused room, not group 0; a real group 0 beyond the primary
-                // one is rare and only ever matters if group 0 is explicitly allowed.
-                let supplementary = list.array.filter { $0 != 0 }
-                return PeerCredentials(
-                    pid: ucred.pid, uid: ucred.uid, gid: ucred.gid, supplementaryGroups: supplementary)
-            }.flatMapErrorThrowing { _ in
-                // More than 64 groups (ERANGE) or an old kernel: fall back to the primary group.
-                PeerCredentials(pid: ucred.pid, uid: ucred.uid, gid: ucred.gid, supplementaryGroups: [])
-            }
-        }
+    /// groups. Called on the channel's event loop, where NIO reads a socket option at once: the
+    /// values are taken from the completed futures rather than through a chain of futures, which
+    /// cost more than the rest of the admission of a connection.
+    static func read(from channel: any Channel, withGroups: Bool) -> PeerCredentials? {
+        channel.eventLoop.assertInEventLoop()
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        guard
+            let ucred: UCred = valueNow(
+                provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: peerCredentialsOption))
+        else { return nil }
+        let primary = PeerCredentials(pid: ucred.pid, uid: ucred.uid, gid: ucred.gid)
+        guard withGroups else { return primary }
+        // More than 64 groups (ERANGE) or an old kernel: the primary group only.
+        guard
+            let list: GroupList = valueNow(
+                provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: peerGroupsOption))
+        else { return primary }
+        // Trailing zeros are unused room, not group 0; a real group 0 beyond the primary one is
+        // rare and only ever matters if group 0 is explicitly allowed.
+        return PeerCredentials(
+            pid: ucred.pid, uid: ucred.uid, gid: ucred.gid, supplementaryGroups: list.array.filter { $0 != 0 })
+    }
+
+    /// The value of a future its event loop has completed (`nil` if it failed, or is pending).
+    private static func valueNow<Value>(_ future: EventLoopFuture<Value>) -> Value? {
+        var value: Value?
+        future.assumeIsolated().whenSuccess { value = $0 }  // runs at once: the future is complete
+        return value
     }
 
     /// The peer's executable, for the warning about a denied peer (best effort).

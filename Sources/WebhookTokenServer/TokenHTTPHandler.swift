@@ -28,7 +28,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
     private let access: SharedAccessRules
     private let deniedPeers: DeniedPeerLog
     private let observer: any ServerObserver
-    private let connections: OpenConnections
+    let connections: OpenConnections
     /// This connection's event loop's list, while the connection is active.
     private var listed: OpenConnections.OnEventLoop?
     private var context: ChannelHandlerContext?
@@ -80,17 +80,14 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
     }
 
     /// Forgets the decisions made under older rules. Supplementary groups are read again if the
-    /// new rules name groups: on the event loop, the read completes at once.
+    /// new rules name groups.
     private func refreshAccessDecisions(context: ChannelHandlerContext) {
         let generation = access.generation
         guard generation != accessGeneration else { return }
         accessGeneration = generation
         permittedProfiles = [:]
         if access.namesGroups, peer?.supplementaryGroups.isEmpty ?? false {
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            PeerCredentialsReader.read(from: context.channel, withGroups: true).whenSuccess {
-                loopBound.value.peer = $0
-            }
+            if let reread = PeerCredentialsReader.read(from: context.channel, withGroups: true) { peer = reread }
         }
         admitted = access.admits(peer)
     }

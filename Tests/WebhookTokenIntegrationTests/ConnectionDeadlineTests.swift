@@ -44,13 +44,9 @@ import WebhookTokenProtocol
     func connect(serving: FakeServing = Self.serving) async throws -> Connection {
         let channel = NIOAsyncTestingChannel()
         let connections = OpenConnections(limits: Self.limits)
-        let decoderLimits = Self.limits.decoderLimits
         try await channel.testingEventLoop.executeInContext {
-            let sync = channel.pipeline.syncOperations
-            try sync.configureHTTPServerPipeline(
-                withErrorHandling: false, withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: decoderLimits)
-            try sync.addHandler(
+            try TokenSocketServer.addHandlers(
+                to: channel.pipeline.syncOperations,
                 TokenHTTPHandler(
                     serving: serving, peer: nil, access: .everyone(profiles: ["default"]),
                     deniedPeers: DeniedPeerLog(), observer: NoServerObserver(), connections: connections,
