@@ -195,7 +195,7 @@ public enum Daemon {
             services.append(
                 .init(
                     service: WatchdogService(
-                        interval: interval, notifier: notifier, profiles: profiles,
+                        interval: interval, notifier: notifier, profiles: profiles, connections: connections,
                         eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger),
                     successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup,
                     serviceName: "watchdog"))

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import WebhookTokenEndpoint
+import WebhookTokenServer
 import WebhookTokenSystemd
 
 /// Pings systemd's watchdog at half its interval — but only while the daemon is healthy.
@@ -10,11 +11,13 @@ import WebhookTokenSystemd
 /// Healthy means every event loop answers a no-op task within a second (the socket server can
 /// serve) and no profile's renewal loop is stuck. A hung daemon thus stops pinging and systemd
 /// restarts it; an endpoint outage is not a hang, so pinging goes on and `STATUS=` says why
-/// there is no token.
+/// there is no token. A ping that finds the daemon at rest also gives back the code pages that
+/// serving mapped in (``QuietSpell``): the wakeup is the ping's own.
 struct WatchdogService: Service {
     let interval: Duration
     let notifier: SystemdNotifier
     let profiles: ProfileSet
+    let connections: ConnectionCounter
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
 
@@ -22,11 +25,13 @@ struct WatchdogService: Service {
         let period = interval / 2
         await cancelWhenGracefulShutdown {
             notifier.watchdogPing()
+            var rest = QuietSpell()
             while !Task.isCancelled {
                 await sleepOnEventLoop(for: period)
                 if Task.isCancelled { return }
                 if await isHealthy() {
                     notifier.watchdogPing()
+                    if rest.look(changes: connections.changes, open: connections.current) { ResidentCode.release() }
                 }
             }
         }

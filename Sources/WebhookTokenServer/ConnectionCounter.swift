@@ -12,6 +12,7 @@ public final class ConnectionCounter: Sendable {
 
     private let counts = Mutex(Counts())
     private let total = Atomic<Int>(0)
+    private let changeCount = Atomic<Int>(0)
 
     public init() {}
 
@@ -22,6 +23,7 @@ public final class ConnectionCounter: Sendable {
             let user = counts.byUser[uid, default: 0] + 1
             counts.byUser[uid] = user
             total.store(counts.total, ordering: .relaxed)
+            changeCount.add(1, ordering: .relaxed)
             return (counts.total, user)
         }
     }
@@ -32,10 +34,15 @@ public final class ConnectionCounter: Sendable {
             let user = counts.byUser[uid, default: 1] - 1
             counts.byUser[uid] = user > 0 ? user : nil
             total.store(counts.total, ordering: .relaxed)
+            changeCount.add(1, ordering: .relaxed)
         }
     }
 
     public var current: Int { total.load(ordering: .relaxed) }
+
+    /// Connections opened or closed since the daemon started: unchanged between two looks means
+    /// none came or went.
+    public var changes: Int { changeCount.load(ordering: .relaxed) }
 
     /// Connections open now for `uid`.
     public func current(uid: UInt32) -> Int { counts.withLock { $0.byUser[uid, default: 0] } }

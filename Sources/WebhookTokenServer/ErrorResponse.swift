@@ -18,7 +18,7 @@ enum ErrorResponse {
     }
 
     /// A whole HTTP/1.1 response that closes the connection, for the handlers that sit before
-    /// the HTTP codec (connection admission, the request-head guard).
+    /// the HTTP codec or beside it (connection admission, the header timeout).
     static func raw(
         status: HTTPResponseStatus, code: ErrorCode, detail: String, extraHeaders: [(String, String)] = []
     ) -> ByteBuffer {

@@ -39,6 +39,32 @@ struct QuietDaemonTests {
         #expect(try await harness.stop() == 0)
     }
 
+    @Test func theWatchdogGivesBackServingsCodeAtRest() async throws {
+        // Dev mode, a ping every second; the first look after start-up has nothing to compare.
+        let harness = try await DaemonHarness(expiresIn: 3600)
+        defer { Task { await harness.cleanup() } }
+        let notify = try NotifySocket(address: harness.directory.file("notify.sock"))
+        let process = try await harness.launch(
+            arguments: ["--dev", "--socket", harness.socketPath],
+            environment: ["NOTIFY_SOCKET": harness.directory.file("notify.sock"), "WATCHDOG_USEC": "2000000"])
+        try await harness.waitForToken()
+        try await Task.sleep(for: .seconds(2))  // the start-up release (a second after the fetch)
+        try serveEachEndpoint(harness)
+        let serving = try residentKiB(of: process.processIdentifier)
+        // Two pings without a connection coming or going: at rest, the code is given back.
+        let pings = notify.messages(with: "WATCHDOG").count
+        try await eventually("three more watchdog pings") { notify.messages(with: "WATCHDOG").count >= pings + 3 }
+        let rest = try residentKiB(of: process.processIdentifier)
+        #expect(rest < serving - 1024, "VmRSS \(serving) KiB after serving, \(rest) KiB at rest")
+        #expect(try await harness.stop() == 0)
+    }
+
+    private func residentKiB(of pid: pid_t) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+    }
+
     private func serveEachEndpoint(_ harness: DaemonHarness) throws {
         for path in ["/v1/token", "/v1/status", "/metrics"] {
             #expect(try socketRequest(harness.socketPath, "GET", path).status == 200)
