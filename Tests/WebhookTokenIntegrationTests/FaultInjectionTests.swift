@@ -96,7 +96,7 @@ struct FaultInjectionTests {
         #expect(fault.expectedCodes.contains(lastError["code"] as? String ?? ""), "last_error: \(lastError)")
         #expect(lastError["class"] as? String == (fault.isPermanent ? "permanent" : "transient"))
         if fault.isPermanent { #expect(lastError["error"] as? String == "invalid_client") }
-        #expect(try harness.client([]).status == 75)
+        #expect(try await harness.client([]).status == 75)
         if fault == .tooManyRequests {
             let times = harness.emulator.requestTimes.filter { $0 > lastGood.issuedAt }
             for (earlier, later) in zip(times, times.dropFirst()) {
@@ -110,7 +110,7 @@ struct FaultInjectionTests {
             (try? socketRequest(harness.socketPath, "GET", "/v1/token").status) == 200
         }
         try await Task.sleep(for: .milliseconds(300))
-        let report = auditor.stop()
+        let report = await auditor.stop()
 
         #expect(report.violations == [])
         let recovered = try #require(report.firstServed(after: healedAt))
@@ -147,7 +147,7 @@ struct FaultInjectionTests {
         try await harness.waitForToken()
         let auditor = TokenAuditor(socketPath: harness.socketPath, emulator: harness.emulator)
         try await Task.sleep(for: .seconds(2.5))
-        let report = auditor.stop()
+        let report = await auditor.stop()
         #expect(report.violations == [])
         #expect(report.served > 50)
         let body = try #require(jsonObject(try socketRequest(harness.socketPath, "GET", "/v1/token").body))
