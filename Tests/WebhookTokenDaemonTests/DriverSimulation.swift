@@ -59,9 +59,12 @@ final class DriverSimulation {
         await loop.value
     }
 
-    /// Waits (briefly, in real time) until the loop is idle: a fetch to answer, or asleep.
+    /// Waits (briefly, in real time) until the loop is idle: a fetch to answer, or asleep. The
+    /// limit is a time, not a number of yields: while the other tests keep both threads of the
+    /// cooperative pool busy, the loop's task may get its turn only after many of them.
     private func settle() async throws {
-        for _ in 0..<20_000 {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
             if fetcher.pending > 0 || clock.sleeperCount > 0 { return }
             await Task.yield()
         }

@@ -11,13 +11,13 @@ struct ClientQuietStatusTests {
         defer { Task { await harness.cleanup() } }
         harness.emulator.setBehavior(.respond(status: 503, headers: [], body: ""))
         try await harness.launch()
-        let waiting = try harness.client(["status", "--quiet"])
+        let waiting = try await harness.client(["status", "--quiet"])
         #expect(waiting.status == 75 && waiting.standardOutput.isEmpty && waiting.standardError.isEmpty, "\(waiting)")
 
         harness.emulator.setBehavior(.issue)
         try await harness.waitForToken()
         for arguments in [["status", "--quiet"], ["status", "-q"], ["-q", "status"]] {
-            let ready = try harness.client(arguments)
+            let ready = try await harness.client(arguments)
             #expect(
                 ready.status == 0 && ready.standardOutput.isEmpty && ready.standardError.isEmpty,
                 "\(arguments): \(ready)")
@@ -25,18 +25,19 @@ struct ClientQuietStatusTests {
         #expect(try await harness.stop() == 0)
     }
 
-    @Test func isSilentWhenTheDaemonIsUnreachable() throws {
+    @Test func isSilentWhenTheDaemonIsUnreachable() async throws {
         let directory = try TemporaryDirectory.make(prefix: "wtq")
         defer { directory.remove() }
-        let result = try Shell.run(Binaries.client, ["status", "--quiet", "--socket", directory.file("none.sock")])
+        let result = try await Shell.run(
+            Binaries.client, ["status", "--quiet", "--socket", directory.file("none.sock")])
         #expect(result.status == 69 && result.standardOutput.isEmpty && result.standardError.isEmpty, "\(result)")
     }
 
     @Test(
         "--quiet only goes with status",
         arguments: [["--quiet"], ["refresh", "--quiet"], ["status", "--quiet", "--json"]])
-    func isAUsageErrorElsewhere(arguments: [String]) throws {
-        let result = try Shell.run(Binaries.client, arguments + ["--socket", "/nonexistent/token.sock"])
+    func isAUsageErrorElsewhere(arguments: [String]) async throws {
+        let result = try await Shell.run(Binaries.client, arguments + ["--socket", "/nonexistent/token.sock"])
         #expect(result.status == 64 && result.standardError.contains("--quiet only applies to 'status'"), "\(result)")
     }
 }

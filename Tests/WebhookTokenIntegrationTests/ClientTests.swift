@@ -12,29 +12,29 @@ struct ClientTests {
         try await harness.waitForToken()
         let token = try #require(harness.emulator.issuedTokens.last?.token)
 
-        let bare = try harness.client([])
+        let bare = try await harness.client([])
         #expect(bare.status == 0)
         #expect(bare.standardOutput == token + "\n")
         #expect(bare.standardError == "")
 
-        let header = try harness.client(["--header"])
+        let header = try await harness.client(["--header"])
         #expect(header.standardOutput == "Authorization: Bearer \(token)\n")
 
-        let json = try harness.client(["--json"])
+        let json = try await harness.client(["--json"])
         #expect(json.status == 0)
         #expect(accessToken(in: json.standardOutput) == token)
 
-        let status = try harness.client(["status"])
+        let status = try await harness.client(["status"])
         #expect(status.status == 0)
         #expect(status.standardOutput.hasPrefix("state:          valid"))
         #expect(!status.standardOutput.contains(token))
 
-        let statusJSON = try harness.client(["status", "--json"])
+        let statusJSON = try await harness.client(["status", "--json"])
         #expect(jsonObject(statusJSON.standardOutput)?["state"] as? String == "valid")
         #expect(!statusJSON.standardOutput.contains(token))
 
         try await Task.sleep(for: .milliseconds(1100))  // past refresh_min_interval (1 s in tests)
-        let refreshed = try harness.client(["refresh"])
+        let refreshed = try await harness.client(["refresh"])
         #expect(refreshed.status == 0)
         let newToken = refreshed.standardOutput.trimmingCharacters(in: .newlines)
         #expect(newToken != token)
@@ -47,20 +47,20 @@ struct ClientTests {
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
-        let result = try Shell.run(Binaries.client, [], environment: ["WEBHOOK_TOKEN_SOCKET": harness.socketPath])
+        let result = try await Shell.run(Binaries.client, [], environment: ["WEBHOOK_TOKEN_SOCKET": harness.socketPath])
         #expect(result.status == 0)
         #expect(result.standardOutput == (harness.emulator.issuedTokens.last?.token ?? "?") + "\n")
         #expect(try await harness.stop() == 0)
     }
 
-    @Test func exitsUnavailableWhenNoDaemonListens() throws {
+    @Test func exitsUnavailableWhenNoDaemonListens() async throws {
         let directory = try TemporaryDirectory.make(prefix: "wtc")
         defer { directory.remove() }
-        let missing = try Shell.run(Binaries.client, ["--socket", directory.file("none.sock")])
+        let missing = try await Shell.run(Binaries.client, ["--socket", directory.file("none.sock")])
         #expect(missing.status == 69)
         #expect(missing.standardError.contains("cannot reach the token daemon"))
         try makeStaleSocket(at: directory.file("stale.sock"))
-        let refused = try Shell.run(Binaries.client, ["--socket", directory.file("stale.sock")])
+        let refused = try await Shell.run(Binaries.client, ["--socket", directory.file("stale.sock")])
         #expect(refused.status == 69)
     }
 
@@ -69,7 +69,7 @@ struct ClientTests {
         defer { Task { await harness.cleanup() } }
         harness.emulator.setBehavior(.respond(status: 503, headers: [], body: ""))
         try await harness.launch()
-        let result = try harness.client([])
+        let result = try await harness.client([])
         #expect(result.status == 75)
         #expect(result.standardError.contains("no valid token"))
         #expect(result.standardOutput == "")
@@ -85,15 +85,15 @@ struct ClientTests {
         _ = try harness.directory.write("config.toml", config, mode: 0o600)
         try await harness.launch()
         try await harness.waitForToken()
-        let result = try harness.client(asUser: "nobody")
+        let result = try await harness.client(asUser: "nobody")
         #expect(result.status == 77)
         #expect(result.standardError.contains("permission"))
         #expect(try await harness.stop() == 0)
     }
 
     @Test(arguments: [["--bogus"], ["--header", "--json"], ["--socket"], ["extra", "args"]])
-    func exitsUsageOnBadArguments(arguments: [String]) throws {
-        let result = try Shell.run(Binaries.client, arguments)
+    func exitsUsageOnBadArguments(arguments: [String]) async throws {
+        let result = try await Shell.run(Binaries.client, arguments)
         #expect(result.status == 64)
         #expect(result.standardError.hasPrefix("webhook-token: "))
     }

@@ -17,8 +17,8 @@ import Testing
     @Test(
         "bash and zsh complete exactly the client's options, and its commands",
         arguments: ["webhook-token.bash", "_webhook-token"])
-    func bashAndZshMatchTheHelp(file: String) throws {
-        let help = try ClientHelp.read()
+    func bashAndZshMatchTheHelp(file: String) async throws {
+        let help = try await ClientHelp.read()
         let code = Self.code(try Self.completion(file))
         // bash: the word lists are the quoted strings (the rest is compgen's and compopt's own options).
         let offered =
@@ -31,8 +31,8 @@ import Testing
     }
 
     @Test("fish completes exactly the client's options, and its commands")
-    func fishMatchesTheHelp() throws {
-        let help = try ClientHelp.read()
+    func fishMatchesTheHelp() async throws {
+        let help = try await ClientHelp.read()
         let code = Self.code(try Self.completion("webhook-token.fish")).split(separator: "\n")
             .filter { $0.hasPrefix("complete ") }.joined(separator: "\n")
         let long = code.matches(of: /\s-l ([a-z][a-z-]*)/).map { "--" + $0.output.1 }
@@ -44,7 +44,7 @@ import Testing
     }
 
     /// What bash offers for the words typed so far (the last one being completed).
-    static func bashCompletions(_ words: [String]) throws -> [String] {
+    static func bashCompletions(_ words: [String]) async throws -> [String] {
         let file = "\(SystemdContainer.repository)/completions/webhook-token.bash"
         let quoted = words.map { "'\($0)'" }.joined(separator: " ")
         let script = """
@@ -53,24 +53,24 @@ import Testing
             _webhook_token 2>/dev/null
             printf '%s\\n' "${COMPREPLY[@]}"
             """
-        let result = try Shell.run("/bin/bash", ["-c", script])
+        let result = try await Shell.run("/bin/bash", ["-c", script])
         #expect(result.status == 0, "\(result.standardError)")
         return result.standardOutput.split(separator: "\n").map(String.init)
     }
 
     @Test("bash: commands and options at the start, --quiet after status, files after --socket")
-    func bashCompletesInContext() throws {
-        let help = try ClientHelp.read()
-        let first = Set(try Self.bashCompletions(["webhook-token", ""]))
+    func bashCompletesInContext() async throws {
+        let help = try await ClientHelp.read()
+        let first = Set(try await Self.bashCompletions(["webhook-token", ""]))
         #expect(
             help.commands.isSubset(of: first) && first.contains("--header") && !first.contains("--quiet"), "\(first)")
-        #expect(try Self.bashCompletions(["webhook-token", "st"]) == ["status"])
-        #expect(try Self.bashCompletions(["webhook-token", "status", "--q"]) == ["--quiet"])
+        #expect(try await Self.bashCompletions(["webhook-token", "st"]) == ["status"])
+        #expect(try await Self.bashCompletions(["webhook-token", "status", "--q"]) == ["--quiet"])
         let directory = try TemporaryDirectory.make(prefix: "wt-comp")
         defer { directory.remove() }
         _ = try directory.write("token.sock", "")
         #expect(
-            try Self.bashCompletions(["webhook-token", "--socket", directory.file("tok")]) == [
+            try await Self.bashCompletions(["webhook-token", "--socket", directory.file("tok")]) == [
                 directory.file("token.sock")
             ])
     }

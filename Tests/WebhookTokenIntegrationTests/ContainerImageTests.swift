@@ -22,12 +22,12 @@ struct ContainerImageTests {
             environment.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
         }
 
-        static func unpack() throws -> Image {
+        static func unpack() async throws -> Image {
             let directory = try TemporaryDirectory.make(prefix: "wt-img")
             let layout = directory.file("layout")
             try FileManager.default.createDirectory(atPath: layout, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: directory.file("rootfs"), withIntermediateDirectories: true)
-            try must("/usr/bin/tar", ["-xf", PackagingArtifacts.imageArchive, "-C", layout])
+            try await must("/usr/bin/tar", ["-xf", PackagingArtifacts.imageArchive, "-C", layout])
             func json(_ path: String) throws -> [String: Any] {
                 let data = try Data(contentsOf: URL(fileURLWithPath: path))
                 return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -41,7 +41,7 @@ struct ContainerImageTests {
             let manifest = try json(try blob((index["manifests"] as? [Any])?.first))
             let configuration = try json(try blob(manifest["config"]))
             for layer in manifest["layers"] as? [Any] ?? [] {
-                try must("/usr/bin/tar", ["-xf", try blob(layer), "-C", directory.file("rootfs")])
+                try await must("/usr/bin/tar", ["-xf", try blob(layer), "-C", directory.file("rootfs")])
             }
             return Image(directory: directory, config: try #require(configuration["config"] as? [String: Any]))
         }
@@ -54,8 +54,8 @@ struct ContainerImageTests {
     }
 
     @discardableResult
-    static func must(_ executable: String, _ arguments: [String]) throws -> String {
-        let result = try Shell.run(executable, arguments)
+    static func must(_ executable: String, _ arguments: [String]) async throws -> String {
+        let result = try await Shell.run(executable, arguments)
         guard result.status == 0 else {
             throw TestFailure(
                 "\(executable) \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.standardError)")
@@ -119,18 +119,19 @@ struct ContainerImageTests {
 
     /// SIGTERM to the entrypoint (PID 1 of its namespace: unshare's child; unshare itself ignores
     /// SIGTERM while it waits), and its exit.
-    static func stop(_ unshare: ChildProcess) {
+    static func stop(_ unshare: ChildProcess) async {
         let pid = unshare.processIdentifier
         let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
         for child in children.split(separator: " ").compactMap({ pid_t($0) }) {
             kill(child, SIGTERM)
         }
-        _ = unshare.waitForExit()
+        await unshare.waitForExit()
     }
 
     /// The image's client, as another user (uid 1000 in the socket's group, like an application
     /// container in the pod), in a mount namespace of its own that sees the same socket volume.
-    static func client(_ image: Image, _ volumes: Volumes, _ arguments: [String], asImageUser: Bool = false) throws
+    static func client(_ image: Image, _ volumes: Volumes, _ arguments: [String], asImageUser: Bool = false)
+        async throws
         -> Shell.Result
     {
         let user = asImageUser ? "--userspec='\(image.user)'" : "--userspec=1000:1000 --groups=\(image.ids.gid)"
@@ -140,17 +141,17 @@ struct ContainerImageTests {
             exec /usr/bin/env -i /usr/sbin/chroot \(user) '\(image.rootfs)' /usr/bin/webhook-token \
                 \(arguments.map { "'\($0)'" }.joined(separator: " "))
             """
-        return try Shell.run("/usr/bin/unshare", ["--mount", "--", "/bin/sh", "-c", script])
+        return try await Shell.run("/usr/bin/unshare", ["--mount", "--", "/bin/sh", "-c", script])
     }
 
     @Test("the image: only the daemon, the client and what they load; a non-root numeric user; the socket volume")
-    func imageContents() throws {
-        let image = try Image.unpack()
+    func imageContents() async throws {
+        let image = try await Image.unpack()
         defer { image.directory.remove() }
-        let files = try Self.must("/usr/bin/find", [image.rootfs, "-type", "f", "-printf", "%P\n"]).split(
+        let files = try await Self.must("/usr/bin/find", [image.rootfs, "-type", "f", "-printf", "%P\n"]).split(
             separator: "\n")
         #expect(files.contains("usr/sbin/webhook-tokend") && files.contains("usr/bin/webhook-token"))
-        let executables = try Self.must(
+        let executables = try await Self.must(
             "/usr/bin/find", [image.rootfs, "-type", "f", "-perm", "/111", "-printf", "%P\n"]
         )
         .split(separator: "\n").filter { !$0.contains(".so") }
@@ -168,7 +169,7 @@ struct ContainerImageTests {
     @Test(
         "--dev: the entrypoint serves in its own namespaces, and the image's client gets the token through the volume")
     func devMode() async throws {
-        let image = try Image.unpack()
+        let image = try await Image.unpack()
         let volumes = try Volumes(image)
         defer {
             image.directory.remove()
@@ -178,18 +179,21 @@ struct ContainerImageTests {
         let daemon = try Self.runEntrypoint(
             image, volumes, arguments: ["--dev", "--socket", "/run/webhook-tokend/token.sock"], log: log)
         log.closeWriteEnd()
-        defer { if daemon.isRunning { Self.stop(daemon) } }
-        try await eventually("a token from the dev-mode daemon") {
-            guard daemon.isRunning else { throw TestFailure("the daemon exited: \(log.text)") }
-            return try Self.client(image, volumes, [], asImageUser: true).status == 0
-        }
-        let token = try Self.client(image, volumes, ["--json"], asImageUser: true)
-        #expect(token.status == 0 && token.standardOutput.contains(#""token_type":"Bearer""#), "\(token)")
-        #expect(try Self.client(image, volumes, ["status", "--quiet"], asImageUser: true).status == 0)
-        // SIGTERM: a clean stop removes the socket file.
-        Self.stop(daemon)
-        try await eventually("the socket file removed by a clean stop") {
-            !FileManager.default.fileExists(atPath: volumes.socket.file("token.sock"))
+        try await withCleanup {
+            try await eventually("a token from the dev-mode daemon") {
+                guard daemon.isRunning else { throw TestFailure("the daemon exited: \(log.text)") }
+                return try await Self.client(image, volumes, [], asImageUser: true).status == 0
+            }
+            let token = try await Self.client(image, volumes, ["--json"], asImageUser: true)
+            #expect(token.status == 0 && token.standardOutput.contains(#""token_type":"Bearer""#), "\(token)")
+            #expect(try await Self.client(image, volumes, ["status", "--quiet"], asImageUser: true).status == 0)
+            // SIGTERM: a clean stop removes the socket file.
+            await Self.stop(daemon)
+            try await eventually("the socket file removed by a clean stop") {
+                !FileManager.default.fileExists(atPath: volumes.socket.file("token.sock"))
+            }
+        } cleanup: {
+            if daemon.isRunning { await Self.stop(daemon) }
         }
     }
 
@@ -197,13 +201,13 @@ struct ContainerImageTests {
         "as a real broker (the image's CMD, HTTPS to the emulator, a mounted credential): a member gets the token"
     )
     func realBroker() async throws {
-        let image = try Image.unpack()
+        let image = try await Image.unpack()
         let volumes = try Volumes(image)
         defer {
             image.directory.remove()
             volumes.remove()
         }
-        let certificates = TestCertificates.shared
+        let certificates = await TestCertificates.shared
         let port = 8443
         let secret = "image-s3cret"
         let gid = image.ids.gid
@@ -244,37 +248,41 @@ struct ContainerImageTests {
         let log = try OutputCollector()
         let daemon = try Self.runEntrypoint(image, volumes, prelude: prelude, log: log)
         log.closeWriteEnd()
-        defer { if daemon.isRunning { Self.stop(daemon) } }
-        try await eventually(timeout: .seconds(20), "a token from the broker in the image") {
-            guard daemon.isRunning else { throw TestFailure("the daemon exited: \(log.text)") }
-            return try Self.client(image, volumes, ["status", "--quiet"]).status == 0
+        try await withCleanup {
+            try await eventually(timeout: .seconds(20), "a token from the broker in the image") {
+                guard daemon.isRunning else { throw TestFailure("the daemon exited: \(log.text)") }
+                return try await Self.client(image, volumes, ["status", "--quiet"]).status == 0
+            }
+            let token = try await Self.client(image, volumes, [])
+            #expect(token.status == 0 && token.standardOutput.count > 20, "\(token)")
+            let status = try await Self.client(image, volumes, ["status"])
+            #expect(status.standardOutput.hasPrefix("state:          valid"), "\(status)")
+            // Not in the socket's group: refused by the socket's permissions.
+            let outsider = try await Shell.run(
+                "/usr/bin/unshare",
+                [
+                    "--mount", "--", "/bin/sh", "-c",
+                    """
+                    \(Self.mountVolumes(image, volumes))
+                    exec /usr/sbin/chroot --userspec=1000:1000 '\(image.rootfs)' /usr/bin/webhook-token
+                    """,
+                ])
+            #expect(outsider.status == 77, "\(outsider)")
+            await Self.stop(daemon)
+            let output = await log.finish()
+            #expect(!output.contains(secret))
+        } cleanup: {
+            if daemon.isRunning { await Self.stop(daemon) }
         }
-        let token = try Self.client(image, volumes, [])
-        #expect(token.status == 0 && token.standardOutput.count > 20, "\(token)")
-        let status = try Self.client(image, volumes, ["status"])
-        #expect(status.standardOutput.hasPrefix("state:          valid"), "\(status)")
-        // Not in the socket's group: refused by the socket's permissions.
-        let outsider = try Shell.run(
-            "/usr/bin/unshare",
-            [
-                "--mount", "--", "/bin/sh", "-c",
-                """
-                \(Self.mountVolumes(image, volumes))
-                exec /usr/sbin/chroot --userspec=1000:1000 '\(image.rootfs)' /usr/bin/webhook-token
-                """,
-            ])
-        #expect(outsider.status == 77, "\(outsider)")
-        Self.stop(daemon)
-        #expect(!log.finish().contains(secret))
     }
 
     @Test(
         "the Kubernetes manifests match the image: probe command, socket volume, user, secret mode, config paths",
         arguments: ["sidecar.yaml", "daemonset.yaml"])
-    func kubernetesManifests(file: String) throws {
-        let image = try Image.unpack()
+    func kubernetesManifests(file: String) async throws {
+        let image = try await Image.unpack()
         defer { image.directory.remove() }
-        let documents = try KubernetesManifest.load("\(SystemdContainer.repository)/deploy/kubernetes/\(file)")
+        let documents = try await KubernetesManifest.load("\(SystemdContainer.repository)/deploy/kubernetes/\(file)")
         let configMap = try #require(documents.first { $0["kind"] as? String == "ConfigMap" })
         let config = try #require((configMap["data"] as? [String: Any])?["config.toml"] as? String)
         let workloads = documents.filter { ["Deployment", "DaemonSet"].contains($0["kind"] as? String ?? "") }
@@ -337,10 +345,10 @@ struct ContainerImageTests {
 
 /// A multi-document Kubernetes YAML file, parsed by PyYAML (Debian's python3-yaml) into JSON.
 enum KubernetesManifest {
-    static func load(_ path: String) throws -> [[String: Any]] {
+    static func load(_ path: String) async throws -> [[String: Any]] {
         let script =
             "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))"
-        let result = try Shell.run("/usr/bin/python3", ["-c", script, path])
+        let result = try await Shell.run("/usr/bin/python3", ["-c", script, path])
         guard result.status == 0 else { throw TestFailure("cannot parse \(path): \(result.standardError)") }
         return try #require(
             try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])

@@ -131,7 +131,7 @@ struct DaemonEndToEndTests {
         let lastError = try #require(status["last_error"] as? [String: Any])
         #expect(lastError["http_status"] as? Int == 503)
         #expect(lastError["class"] as? String == "transient")
-        #expect(try harness.client([]).status == 75)
+        #expect(try await harness.client([]).status == 75)
 
         // Heal: a new token within the retry cap (0.5 s) plus a margin.
         harness.emulator.setBehavior(.issue)
@@ -200,7 +200,7 @@ struct DaemonEndToEndTests {
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
-        let second = try Shell.run(Binaries.daemon, ["--config", harness.configPath])
+        let second = try await Shell.run(Binaries.daemon, ["--config", harness.configPath])
         #expect(second.status == 1)
         #expect(second.standardError.contains("another webhook-tokend instance holds \(harness.socketPath).lock"))
         #expect(try socketRequest(harness.socketPath, "GET", "/v1/token").status == 200)

@@ -116,7 +116,7 @@ struct DeliveryTests {
         let json = try #require(jsonObject(try String(contentsOfFile: sinks.file("json"), encoding: .utf8)))
         #expect(json["access_token"] as? String == token)
         #expect(json["fingerprint"] as? String != nil)
-        let sourced = try Shell.run(
+        let sourced = try await Shell.run(
             "/bin/sh",
             [
                 "-c", ". \"$1\"; printf '%s|%s' \"$WEBHOOK_TOKEN\" \"$WEBHOOK_TOKEN_EXPIRES_AT\"", "sh",
@@ -134,13 +134,13 @@ struct DeliveryTests {
         #expect(try await harness.stop() == 0)
     }
 
-    @Test func unsafeSinkLocationsAreRefusedByTheCheck() throws {
+    @Test func unsafeSinkLocationsAreRefusedByTheCheck() async throws {
         let directory = try TemporaryDirectory.make(prefix: "wtsk")
         defer { directory.remove() }
         let shm = try makeSinkDirectory()
         defer { shm.remove() }
         chown(shm.path, 65534, 65534)
-        func check(_ sink: String) throws -> Shell.Result {
+        func check(_ sink: String) async throws -> Shell.Result {
             let config = try directory.write(
                 "config.toml",
                 """
@@ -152,17 +152,17 @@ struct DeliveryTests {
                 [[sink]]
                 \(sink)
                 """, mode: 0o600)
-            return try Shell.run(Binaries.daemon, ["--check-config", "--config", config], environment: [:])
+            return try await Shell.run(Binaries.daemon, ["--check-config", "--config", config], environment: [:])
         }
-        let disk = try check("path = \"\(directory.file("token"))\"")
+        let disk = try await check("path = \"\(directory.file("token"))\"")
         #expect(disk.status == 78)
         #expect(disk.standardError.contains("is not on tmpfs or ramfs"), "\(disk.standardError)")
-        #expect(try check("path = \"\(directory.file("token"))\"\nallow_persistent_storage = true").status == 0)
-        let shared = try check("path = \"/dev/shm/token\"")
+        #expect(try await check("path = \"\(directory.file("token"))\"\nallow_persistent_storage = true").status == 0)
+        let shared = try await check("path = \"/dev/shm/token\"")
         #expect(shared.standardError.contains("is writable by others"), "\(shared.standardError)")
-        let foreign = try check("path = \"\(shm.file("token"))\"")
+        let foreign = try await check("path = \"\(shm.file("token"))\"")
         #expect(foreign.standardError.contains("owned by uid 65534"), "\(foreign.standardError)")
-        let group = try check(
+        let group = try await check(
             "path = \"\(directory.file("token"))\"\nallow_persistent_storage = true\ngroup = \"no-such-group-xyz\"")
         #expect(group.standardError.contains(#"the group "no-such-group-xyz" does not exist"#))
     }
@@ -220,7 +220,7 @@ struct DeliveryTests {
         try await harness.waitForToken()
         let auditor = TokenAuditor(socketPath: harness.socketPath, emulator: harness.emulator)
         try await Task.sleep(for: .seconds(4))
-        let report = auditor.stop()
+        let report = await auditor.stop()
         #expect(report.violations == [])
         #expect(report.refused == 0, "a hanging hook never delays serving or renewal")
         let runs = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -234,7 +234,7 @@ struct DeliveryTests {
         #expect(metrics.contains(#"webhook_tokend_hook_runs_total{profile="default",result="timeout"}"#))
         #expect(try await harness.stop() == 0)
         // No hook process is left behind.
-        #expect(try Shell.run("/usr/bin/pgrep", ["-f", "sleep 30; echo end >> \(log)"]).status == 1)
+        #expect(try await Shell.run("/usr/bin/pgrep", ["-f", "sleep 30; echo end >> \(log)"]).status == 1)
     }
 
     @Test func aFailingHookIsLoggedAndCounted() async throws {
@@ -267,12 +267,13 @@ struct DeliveryTests {
         // A different fingerprint: at once.
         var started = ContinuousClock.now
         #expect(
-            try socketRequest(harness.socketPath, "GET", "/v1/token?after=00000000&wait=30&format=raw").body
-                == first.body)
+            try await socketRequestOnOwnThread(harness.socketPath, "GET", "/v1/token?after=00000000&wait=30&format=raw")
+                .body == first.body)
         #expect(started.duration(to: .now) < .seconds(1))
         // The same, and no new token: after the wait, with the current one.
         started = ContinuousClock.now
-        let waited = try socketRequest(harness.socketPath, "GET", "/v1/token?after=\(fingerprint)&wait=1&format=raw")
+        let waited = try await socketRequestOnOwnThread(
+            harness.socketPath, "GET", "/v1/token?after=\(fingerprint)&wait=1&format=raw")
         #expect(waited.body == first.body)
         #expect(started.duration(to: .now) >= .milliseconds(900))
         #expect(try socketRequest(harness.socketPath, "GET", "/v1/token?wait=301").status == 400)
@@ -284,7 +285,7 @@ struct DeliveryTests {
                 "GET /v1/tokens/default?after=\(fingerprint)&wait=60&format=raw HTTP/1.1\r\nHost: x\r\n\r\n")
         }
         try await Task.sleep(for: .milliseconds(1100))  // past refresh_min_interval
-        let refreshed = try socketRequest(harness.socketPath, "POST", "/v1/token/refresh?format=raw")
+        let refreshed = try await socketRequestOnOwnThread(harness.socketPath, "POST", "/v1/token/refresh?format=raw")
         for waiter in waiters {
             let answer = try waiter.readResponse()
             #expect(answer.body == refreshed.body)

@@ -21,7 +21,7 @@ struct HostileConditionsTests {
         try await harness.waitForToken(timeout: .seconds(15))
         let auditor = TokenAuditor(socketPath: harness.socketPath, emulator: harness.emulator)
         try await Task.sleep(for: .seconds(14))
-        let report = auditor.stop()
+        let report = await auditor.stop()
         #expect(report.violations == [], "\(report.violations.prefix(3))")
         #expect(report.served > 100)
         #expect(harness.emulator.issuedTokens.count >= 3, "renewed through the slow answers")
@@ -113,13 +113,13 @@ struct HostileConditionsTests {
         )
         try await harness.launch()
         try await eventually("a failed attempt") { harness.emulator.requestCount >= 2 }
-        let status = try harness.client(["status"])
+        let status = try await harness.client(["status"])
         #expect(!status.standardOutput.utf8.contains(0x1B), "\(status.standardOutput.debugDescription)")
         #expect(status.standardOutput.contains(#"\x1b[2J"#), "shown escaped, not dropped")
         #expect(status.standardOutput.utf8.count < 2000, "bounded")
         let raw = try socketRequest(harness.socketPath, "GET", "/v1/status?format=text").body
         #expect(!raw.utf8.contains(0x1B))
-        let failure = try harness.client([])
+        let failure = try await harness.client([])
         #expect(failure.status == 75)
         #expect(!failure.standardError.utf8.contains(0x1B))
         #expect(try await harness.stop() == 0)
@@ -142,7 +142,7 @@ struct HostileConditionsTests {
         try await Task.sleep(for: .milliseconds(1100))  // past refresh_min_interval (1 s)
 
         // The refresh's own fetch is refused: the current token, and why there is no new one.
-        let failed = try socketRequest(harness.socketPath, "POST", "/v1/token/refresh?format=raw")
+        let failed = try await socketRequestOnOwnThread(harness.socketPath, "POST", "/v1/token/refresh?format=raw")
         #expect(failed.status == 200)
         #expect(failed.body == current)
         #expect(failed.header("X-Webhook-Tokend-Refresh")?.hasPrefix("rate_limited; endpoint answered 429") == true)
@@ -156,7 +156,7 @@ struct HostileConditionsTests {
         #expect(waited.header("X-Webhook-Tokend-Refresh") == "backing_off")
         #expect(harness.emulator.requestCount == 2)
 
-        let client = try harness.client(["refresh"])
+        let client = try await harness.client(["refresh"])
         #expect(client.status == 0)
         #expect(client.standardOutput == current + "\n")
         #expect(client.standardError.contains("no new token: backing_off"))
@@ -185,12 +185,12 @@ struct HostileConditionsTests {
         #expect(refused.status == 503)
         #expect(refused.header("X-Webhook-Tokend-Error") == "too_many_connections")
         #expect(refused.body.contains("max_connections_per_user"))
-        let sameUser = try harness.client([])
+        let sameUser = try await harness.client([])
         #expect(sameUser.status == 75)
         #expect(sameUser.standardError.contains("too many connections"), "\(sameUser.standardError)")
 
         // Another user is served in full.
-        let other = try harness.client(asUser: "nobody")
+        let other = try await harness.client(asUser: "nobody")
         #expect(other.status == 0, "\(other.standardError)")
         hoard.removeAll()
         #expect(try await harness.stop() == 0)
@@ -206,7 +206,7 @@ struct HostileConditionsTests {
         #expect(answer.status == 403)
         #expect(answer.header("X-Webhook-Tokend-Error") == "peer_not_allowed")
         #expect(idle.isClosedByPeer())
-        #expect(try harness.client([]).status == 77)
+        #expect(try await harness.client([]).status == 77)
         #expect(try await harness.stop() == 0)
     }
 
@@ -227,8 +227,8 @@ struct HostileConditionsTests {
         let stopped = ContinuousClock.now
         let process = try #require(harness.process)
         kill(process.processIdentifier, SIGTERM)
-        for connection in [waiting, refreshing] {
-            let answer = try connection.readResponse()
+        let answers = try await onOwnThread { try [waiting, refreshing].map { try $0.readResponse() } }
+        for answer in answers {
             #expect(answer.status == 503)
             #expect(answer.header("X-Webhook-Tokend-Error") == "shutting_down")
         }
@@ -247,21 +247,21 @@ struct HostileConditionsTests {
         try await harness.waitForToken()
         let keptAlive = try SocketConnection(path: harness.socketPath)
         #expect(try keptAlive.request("GET", "/v1/token").status == 200)
-        #expect(try harness.client([]).status == 0)
+        #expect(try await harness.client([]).status == 0)
 
         try harness.writeConfig(extra: "[access]\nallowed_users = [\"nobody\"]")
         let process = try #require(harness.process)
         kill(process.processIdentifier, SIGHUP)
-        try await eventually("root to be refused") { try harness.client([]).status == 77 }
+        try await eventually("root to be refused") { try await harness.client([]).status == 77 }
         #expect(try keptAlive.request("GET", "/v1/token").status == 403, "an open connection sees the new rule")
-        let asNobody = try harness.client(asUser: "nobody")
+        let asNobody = try await harness.client(asUser: "nobody")
         #expect(asNobody.status == 0)
 
         // A name that does not resolve is a failed reload: the running rule stays.
         try harness.writeConfig(extra: "[access]\nallowed_users = [\"no-such-user-here\"]")
         kill(process.processIdentifier, SIGHUP)
         try await eventually("the failed reload") { harness.log().contains("no-such-user-here") }
-        #expect(try harness.client(asUser: "nobody").status == 0)
+        #expect(try await harness.client(asUser: "nobody").status == 0)
         #expect(harness.log().contains("Failed to reload configuration, keeping the current one"))
         #expect(try await harness.stop() == 0)
     }

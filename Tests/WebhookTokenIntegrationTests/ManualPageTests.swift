@@ -40,8 +40,8 @@ import WebhookTokenCore
     }
 
     @Test("webhook-token(1) has every command and option of webhook-token --help, and no other")
-    func clientPageMatchesItsHelp() throws {
-        let help = try ClientHelp.read()
+    func clientPageMatchesItsHelp() async throws {
+        let help = try await ClientHelp.read()
         let page = try Self.page("webhook-token.1")
         let pageOptions = Set(Self.tags(in: page, section: "OPTIONS").flatMap { ClientHelp.options(in: $0) })
         let pageCommands = Set(
@@ -51,8 +51,8 @@ import WebhookTokenCore
     }
 
     @Test("webhook-tokend(8) is what swift-argument-parser generates from the daemon's current options")
-    func daemonPageMatchesItsOptions() throws {
-        let dump = try Shell.run(Binaries.daemon, ["--experimental-dump-help"])
+    func daemonPageMatchesItsOptions() async throws {
+        let dump = try await Shell.run(Binaries.daemon, ["--experimental-dump-help"])
         #expect(dump.status == 0)
         let tool = try #require(
             try JSONSerialization.jsonObject(with: Data(dump.standardOutput.utf8)) as? [String: Any])
@@ -91,8 +91,8 @@ struct ClientHelp {
         text.matches(of: /(?:^|[^\w-])(--?[a-z][a-z-]*)/).map { String($0.output.1) }
     }
 
-    static func read() throws -> ClientHelp {
-        let result = try Shell.run(Binaries.client, ["--help"])
+    static func read() async throws -> ClientHelp {
+        let result = try await Shell.run(Binaries.client, ["--help"])
         guard result.status == 0 else { throw TestFailure("webhook-token --help failed: \(result.standardError)") }
         var help = ClientHelp(options: [], commands: [])
         var section = ""

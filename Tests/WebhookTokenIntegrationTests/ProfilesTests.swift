@@ -11,11 +11,13 @@ final class SecondEndpoint: Sendable {
     let clientID: String
     let secret = "hosted-login secret +/="
     let secretFile: String
+    let certificates: TestCertificates
 
     init(harness: DaemonHarness, name: String = "hosted-login", expiresIn: Int = 600) async throws {
         self.name = name
         clientID = "\(name)-client"
-        let certificates = TestCertificates.shared
+        let certificates = await TestCertificates.shared
+        self.certificates = certificates
         emulator = TokenEndpointEmulator(
             options: .init(
                 clientID: clientID, clientSecret: secret, expiresIn: expiresIn,
@@ -31,7 +33,7 @@ final class SecondEndpoint: Sendable {
             base_url = "https://127.0.0.1:\(port)"
             customer_id = "test-customer"
             scope = "\(scope)"
-            ca_file = "\(TestCertificates.shared.caCertificate)"
+            ca_file = "\(certificates.caCertificate)"
             timeout = "2s"
             [profiles.\(name).credentials]
             client_id = "\(clientID)"
@@ -47,7 +49,7 @@ final class SecondEndpoint: Sendable {
     /// Waits until the daemon serves this profile's token.
     func waitForToken(on harness: DaemonHarness) async throws {
         try await eventually("the \(name) profile's token") {
-            (try? socketRequest(harness.socketPath, "GET", path).status) == 200
+            (try? await socketRequestOnOwnThread(harness.socketPath, "GET", path).status) == 200
         }
     }
 }
@@ -78,15 +80,16 @@ struct ProfilesTests {
         #expect(unknown.body.contains("default, hosted-login"))
 
         // The client: --profile, and the environment.
-        #expect(try harness.client(["--profile", "hosted-login"]).standardOutput == configToken + "\n")
+        #expect(try await harness.client(["--profile", "hosted-login"]).standardOutput == configToken + "\n")
         #expect(
-            try harness.client([], environment: ["WEBHOOK_TOKEN_PROFILE": "hosted-login"]).standardOutput == configToken
+            try await harness.client([], environment: ["WEBHOOK_TOKEN_PROFILE": "hosted-login"]).standardOutput
+                == configToken
                 + "\n")
-        #expect(try harness.client([]).standardOutput == webhooksToken + "\n")
-        let noSuch = try harness.client(["--profile", "nope"])
+        #expect(try await harness.client([]).standardOutput == webhooksToken + "\n")
+        let noSuch = try await harness.client(["--profile", "nope"])
         #expect(noSuch.status == 64)
         #expect(noSuch.standardError.contains("no such profile"))
-        let status = try harness.client(["status"])
+        let status = try await harness.client(["status"])
         #expect(status.standardOutput.contains("profile default:"))
         #expect(status.standardOutput.contains("profile hosted-login:"))
 
@@ -121,7 +124,7 @@ struct ProfilesTests {
         hostedLogin.emulator.setBehavior(.issue)
         hostedLogin.emulator.setCredentials(clientID: hostedLogin.clientID, clientSecret: "revoked")
         try await Task.sleep(for: .seconds(3))
-        let report = auditor.stop()
+        let report = await auditor.stop()
         #expect(report.violations == [])
         #expect(report.refused == 0, "the healthy profile was never without a token")
         #expect(report.errors == 0, "\(report.errorSamples)")
@@ -146,17 +149,17 @@ struct ProfilesTests {
             extra: "[access]\nallowed_users = [0]\n" + hostedLogin.config(access: "allowed_users = [\"nobody\"]"))
         try await harness.launch()
         try await harness.waitForToken()
-        func asUser(_ user: String, _ arguments: [String]) throws -> Shell.Result {
-            try harness.client(asUser: user, arguments)
+        func asUser(_ user: String, _ arguments: [String]) async throws -> Shell.Result {
+            try await harness.client(asUser: user, arguments)
         }
         try await eventually("the second profile's token") {
-            try asUser("nobody", ["--profile", "hosted-login"]).status == 0
+            try await asUser("nobody", ["--profile", "hosted-login"]).status == 0
         }
-        #expect(try harness.client([]).status == 0, "root may use the default profile")
-        #expect(try harness.client(["--profile", "hosted-login"]).status == 77, "but not hosted-login")
-        #expect(try asUser("nobody", []).status == 77)
+        #expect(try await harness.client([]).status == 0, "root may use the default profile")
+        #expect(try await harness.client(["--profile", "hosted-login"]).status == 77, "but not hosted-login")
+        #expect(try await asUser("nobody", []).status == 77)
         // A user no profile lets in is refused at once, and learns nothing of the profiles.
-        let outsider = try asUser("games", ["--profile", "hosted-login"])
+        let outsider = try await asUser("games", ["--profile", "hosted-login"])
         #expect(outsider.status == 77)
         #expect(!outsider.standardError.contains("hosted-login"), "\(outsider.standardError)")
         #expect(try await harness.stop() == 0)
@@ -230,15 +233,16 @@ struct ProfilesTests {
         try harness.writeConfigWithoutDefaultProfile(extra: first.config() + second.config())
         try await harness.launch()
         try await eventually("both tokens") {
-            (try? socketRequest(harness.socketPath, "GET", first.path).status) == 200
-                && (try? socketRequest(harness.socketPath, "GET", second.path).status) == 200
+            let firstStatus = try? await socketRequestOnOwnThread(harness.socketPath, "GET", first.path).status
+            let secondStatus = try? await socketRequestOnOwnThread(harness.socketPath, "GET", second.path).status
+            return firstStatus == 200 && secondStatus == 200
         }
         let unnamed = try socketRequest(harness.socketPath, "GET", "/v1/token")
         #expect(unnamed.status == 404)
         #expect(unnamed.header("X-Webhook-Tokend-Error") == "profile_required")
         #expect(unnamed.body.contains("hosted-login, webhooks"))
-        #expect(try harness.client([]).status == 64)
-        #expect(try harness.client(["--profile", "webhooks"]).status == 0)
+        #expect(try await harness.client([]).status == 64)
+        #expect(try await harness.client(["--profile", "webhooks"]).status == 0)
         #expect(try await harness.stop() == 0)
     }
 }

@@ -77,7 +77,7 @@ struct ProxyTests {
         try connection.send(
             "POST \(Self.subscriptions) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
         )
-        let post = try connection.readResponse()
+        let post = try await onOwnThread { try connection.readResponse() }  // a refresh, then the replay
         #expect(post.status == 201, "the consumer never sees the 403: \(post.body)")
         #expect(harness.emulator.requestCount == tokenRequests + 1, "one token request")
         let second = try #require(harness.emulator.issuedTokens.last?.token)
@@ -105,13 +105,11 @@ struct ProxyTests {
         try await Task.sleep(for: .milliseconds(1100))
         let tokenRequests = harness.emulator.requestCount
         harness.emulator.webhooksAPI.endEarly(token: first)
-        let statuses = LockedArray<Int>()
         let path = harness.proxyPath
-        DispatchQueue.concurrentPerform(iterations: 40) { _ in
-            let status = (try? socketRequest(path, "GET", Self.subscriptions).status) ?? -1
-            statuses.withLock { $0.append(status) }
+        let statuses = await onThreads(40) { _ in
+            (try? socketRequest(path, "GET", Self.subscriptions).status) ?? -1
         }
-        #expect(statuses.withLock { $0 }.allSatisfy { $0 == 200 }, "\(statuses.withLock { $0 })")
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
         #expect(harness.emulator.requestCount == tokenRequests + 1, "a single refresh for all of them")
         #expect(try await harness.stop() == 0)
     }
@@ -138,13 +136,17 @@ struct ProxyTests {
         let harness = try await Self.launch(proxyLines: #"max_request_body = "64KiB""#)
         defer { Task { await harness.cleanup() } }
         let uploads = "/test-customer/webhooks/uploads"
-        func post(_ size: Int) throws -> SocketConnection.Response {
-            let connection = try SocketConnection(path: harness.proxyPath)
-            try connection.send("POST \(uploads) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(size)\r\n\r\n")
-            try connection.send(String(repeating: "b", count: size))
-            return try connection.readResponse()
+        let path = harness.proxyPath
+        // (Megabytes upstream, or a refresh and a replay: on a thread of their own.)
+        func post(_ size: Int) async throws -> SocketConnection.Response {
+            try await onOwnThread {
+                let connection = try SocketConnection(path: path)
+                try connection.send("POST \(uploads) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(size)\r\n\r\n")
+                try connection.send(String(repeating: "b", count: size))
+                return try connection.readResponse()
+            }
         }
-        let large = try post(2 * 1024 * 1024)
+        let large = try await post(2 * 1024 * 1024)
         #expect(large.status == 201, "\(large.body)")
         #expect(large.body == #"{"bytes":2097152}"#)
         #expect(large.header("Connection") == "close", "the connection is not reused after a streamed body")
@@ -153,10 +155,10 @@ struct ProxyTests {
         try await Task.sleep(for: .milliseconds(1100))
         harness.emulator.webhooksAPI.endEarly(token: first)
         let tokenRequests = harness.emulator.requestCount
-        #expect(try post(200 * 1024).status == 403, "a body that was not kept cannot be replayed")
+        #expect(try await post(200 * 1024).status == 403, "a body that was not kept cannot be replayed")
         #expect(harness.emulator.webhooksAPI.received.count == 2)
         #expect(harness.emulator.requestCount == tokenRequests)
-        #expect(try post(1024).status == 201, "a small one is replayed with a fresh token")
+        #expect(try await post(1024).status == 201, "a small one is replayed with a fresh token")
         #expect(try await harness.stop() == 0)
     }
 
@@ -172,7 +174,7 @@ struct ProxyTests {
         try connection.send("GET /test-customer/webhooks/large?bytes=\(size) HTTP/1.1\r\nHost: localhost\r\n\r\n")
         // A slow consumer: the daemon must wait for it, not read the whole answer into memory.
         try await Task.sleep(for: .seconds(1))
-        let response = try connection.readResponse()
+        let response = try await onOwnThread { try connection.readResponse() }  // 5 MiB: a while
         #expect(response.status == 200)
         #expect(response.body.utf8.count == size)
         let growth = try Self.peakResidentKiB(pid) - before
@@ -185,7 +187,7 @@ struct ProxyTests {
         defer { Task { await harness.cleanup() } }
         harness.emulator.webhooksAPI.setBehavior(.hang)
         let started = ContinuousClock.now
-        let hanging = try socketRequest(harness.proxyPath, "GET", Self.subscriptions)
+        let hanging = try await socketRequestOnOwnThread(harness.proxyPath, "GET", Self.subscriptions)
         #expect(hanging.status == 504)
         #expect(hanging.header("X-Webhook-Tokend-Error") == "upstream_timeout")
         #expect(started.duration(to: .now) < .seconds(5))
@@ -218,17 +220,18 @@ struct ProxyTests {
         try await harness.launch()
         try await harness.waitForToken()
         try await eventually("the proxy socket") { (try? SocketConnection(path: harness.proxyPath)) != nil }
-        func curl(as user: String?) throws -> Shell.Result {
+        func curl(as user: String?) async throws -> Shell.Result {
             let curl = [
                 "/usr/bin/curl", "-s", "-i", "--unix-socket", harness.proxyPath,
                 "http://localhost\(Self.subscriptions)",
             ]
-            guard let user else { return try Shell.run(curl[0], Array(curl.dropFirst())) }
-            return try Shell.run("/usr/bin/setpriv", ["--reuid=\(user)", "--regid=nogroup", "--clear-groups"] + curl)
+            guard let user else { return try await Shell.run(curl[0], Array(curl.dropFirst())) }
+            return try await Shell.run(
+                "/usr/bin/setpriv", ["--reuid=\(user)", "--regid=nogroup", "--clear-groups"] + curl)
         }
-        let asRoot = try curl(as: nil)
+        let asRoot = try await curl(as: nil)
         #expect(asRoot.standardOutput.hasPrefix("HTTP/1.1 200"), "\(asRoot.standardOutput)")
-        let asNobody = try curl(as: "nobody")
+        let asNobody = try await curl(as: "nobody")
         #expect(
             asNobody.standardOutput.hasPrefix("HTTP/1.1 403"), "\(asNobody.standardOutput)\(asNobody.standardError)")
         #expect(asNobody.standardOutput.contains("peer_not_allowed"))
@@ -250,7 +253,7 @@ struct ProxyTests {
             environment: ChildProcess.environmentWithoutSystemd)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         try await eventually("a token on the passed token socket") {
-            (try? socketRequest(harness.socketPath, "GET", "/v1/token").status) == 200
+            (try? await socketRequestOnOwnThread(harness.socketPath, "GET", "/v1/token").status) == 200
         }
         let response = try socketRequest(harness.proxyPath, "GET", Self.subscriptions)
         #expect(response.status == 200, "\(response.body)\n\(harness.log())")

@@ -31,7 +31,7 @@ struct SocketActivationTests {
             let before = try #require(identity(path))
             // The first connection starts the daemon; it answers on the passed socket.
             try await eventually("a token on the passed socket") {
-                (try? socketRequest(path, "GET", "/v1/token").status) == 200
+                (try? await socketRequestOnOwnThread(path, "GET", "/v1/token").status) == 200
             }
             #expect(harness.log().contains("Using the socket passed by systemd"), "\(harness.log())")
             #expect(access(harness.socketPath, F_OK) != 0, "the daemon bound its configured socket too")

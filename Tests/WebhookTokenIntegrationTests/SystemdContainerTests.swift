@@ -12,9 +12,9 @@ struct SystemdContainerTests {
     static let endpoint = "token-endpoint.service"
 
     /// Starts the endpoint and the daemon and waits for active/running.
-    func startBoth(_ container: SystemdContainer) throws {
-        try container.must("systemctl", "start", Self.endpoint, Self.tokend)
-        let state = try container.show(Self.tokend)
+    func startBoth(_ container: SystemdContainer) async throws {
+        try await container.must("systemctl", "start", Self.endpoint, Self.tokend)
+        let state = try await container.show(Self.tokend)
         #expect(state["ActiveState"] == "active" && state["SubState"] == "running", "\(state)")
     }
 
@@ -25,56 +25,57 @@ struct SystemdContainerTests {
         try await SystemdContainer.with { container in
             // The endpoint is down: the daemon keeps retrying, the unit stays "activating", and a
             // consumer ordered After= it waits.
-            try container.must("systemctl", "start", "--no-block", Self.tokend, "token-consumer.service")
+            try await container.must("systemctl", "start", "--no-block", Self.tokend, "token-consumer.service")
             try await eventually("a STATUS= about the failing first fetch") {
-                let state = try container.show(Self.tokend)
+                let state = try await container.show(Self.tokend)
                 return state["StatusText"]?.contains("waiting for first token:") == true
                     && state["StatusText"]?.contains("retrying") == true
             }
             try await Task.sleep(for: .seconds(1.5))
-            let waiting = try container.show(Self.tokend)
+            let waiting = try await container.show(Self.tokend)
             #expect(waiting["ActiveState"] == "activating" && waiting["SubState"] == "start", "\(waiting)")
             #expect(
                 waiting["StatusText"]?.contains("connection refused") == true
                     || waiting["StatusText"]?.contains("unreachable") == true, "\(waiting)")
-            let consumerBefore = try container.show(
+            let consumerBefore = try await container.show(
                 "token-consumer.service", ["ActiveState", "ExecMainStartTimestampMonotonic"])
             #expect(
                 consumerBefore["ActiveState"] == "inactive" && consumerBefore["ExecMainStartTimestampMonotonic"] == "0",
                 "\(consumerBefore)")
 
             // The endpoint comes up: the first token, READY=1, active/running.
-            try container.must("systemctl", "start", Self.endpoint)
+            try await container.must("systemctl", "start", Self.endpoint)
             try await eventually("webhook-tokend active/running") {
-                try container.show(Self.tokend)["SubState"] == "running"
+                try await container.show(Self.tokend)["SubState"] == "running"
             }
-            let ready = try container.show(Self.tokend, ["ActiveState", "StatusText", "ActiveEnterTimestampMonotonic"])
+            let ready = try await container.show(
+                Self.tokend, ["ActiveState", "StatusText", "ActiveEnterTimestampMonotonic"])
             #expect(ready["ActiveState"] == "active")
             #expect(ready["StatusText"]?.hasPrefix("token valid until ") == true, "\(ready)")
 
             // The consumer ran only after that, as an unprivileged member of webhook-token, and got the token.
             try await eventually("the consumer to finish") {
-                let consumer = try container.show(
+                let consumer = try await container.show(
                     "token-consumer.service", ["ActiveState", "Result", "ExecMainExitTimestampMonotonic"])
                 return consumer["ActiveState"] == "active" || consumer["ActiveState"] == "failed"
             }
-            let consumer = try container.show(
+            let consumer = try await container.show(
                 "token-consumer.service", ["Result", "ExecMainStatus", "ExecMainStartTimestampMonotonic"])
-            let consumerLog = try container.journal("token-consumer.service")
+            let consumerLog = try await container.journal("token-consumer.service")
             #expect(consumer["Result"] == "success" && consumer["ExecMainStatus"] == "0", "\(consumer)\n\(consumerLog)")
             let consumerStart = UInt64(consumer["ExecMainStartTimestampMonotonic"] ?? "") ?? 0
             let daemonReady = UInt64(ready["ActiveEnterTimestampMonotonic"] ?? "") ?? .max
             #expect(consumerStart >= daemonReady, "the consumer started before READY=1")
 
             // Native journal logging, with the stable MESSAGE_ID of "token obtained".
-            let obtained = try container.must(
+            let obtained = try await container.must(
                 "journalctl", "--no-pager", "-o", "verbose", "_SYSTEMD_UNIT=\(Self.tokend)",
                 "MESSAGE_ID=5b1e2c0f7f8a4d2e9c3a6b1d0e4f7a21")
             #expect(obtained.contains("TOKEN_FINGERPRINT="), "\(obtained)")
             #expect(!obtained.contains(SystemdContainer.secret))
 
             // The shipped units verify with the binaries where they point.
-            let verify = try container.run([
+            let verify = try await container.run([
                 "systemd-analyze", "verify", "/etc/systemd/system/webhook-tokend.service",
                 "/etc/systemd/system/webhook-tokend.socket",
             ])
@@ -85,34 +86,34 @@ struct SystemdContainerTests {
     @Test("a SIGSTOPped daemon is killed and restarted by the watchdog")
     func watchdogRestartsHungDaemon() async throws {
         try await SystemdContainer.with { container in
-            try startBoth(container)
-            let before = try container.show(Self.tokend)
+            try await startBoth(container)
+            let before = try await container.show(Self.tokend)
             #expect(before["NRestarts"] == "0")
             let pid = try #require(before["MainPID"])
-            try container.must("kill", "-STOP", pid)
+            try await container.must("kill", "-STOP", pid)
 
             try await eventually(timeout: .seconds(20), "a restart by the watchdog") {
-                let state = try container.show(Self.tokend)
+                let state = try await container.show(Self.tokend)
                 return state["NRestarts"] == "1" && state["SubState"] == "running" && state["MainPID"] != pid
             }
-            let entries = try container.must(
+            let entries = try await container.must(
                 "journalctl", "--no-pager", "-o", "verbose", "UNIT=\(Self.tokend)", "UNIT_RESULT=watchdog")
             #expect(entries.contains("UNIT_RESULT=watchdog"), "no UNIT_RESULT=watchdog in the journal")
-            let messages = try container.journal(Self.tokend)
+            let messages = try await container.journal(Self.tokend)
             #expect(messages.contains("Watchdog timeout"), "\(messages)")
             // And the new instance serves.
-            #expect(try container.clientStatus().status == 0)
+            #expect(try await container.clientStatus().status == 0)
         }
     }
 
     @Test("with webhook-tokend.socket, the first connection starts the daemon and gets a token; the socket outlives it")
     func socketActivation() async throws {
         try await SystemdContainer.with { container in
-            try container.must("systemctl", "start", "webhook-tokend.socket", Self.endpoint)
-            #expect(try container.show(Self.tokend)["ActiveState"] == "inactive")
+            try await container.must("systemctl", "start", "webhook-tokend.socket", Self.endpoint)
+            #expect(try await container.show(Self.tokend)["ActiveState"] == "inactive")
 
             // The socket as the .socket unit made it: 0660, group webhook-token.
-            let gid = try container.must("getent", "group", "webhook-token").split(separator: ":")[2]
+            let gid = try await container.must("getent", "group", "webhook-token").split(separator: ":")[2]
             var info = stat()
             #expect(lstat(container.hostPath(SystemdContainer.socketPath), &info) == 0)
             #expect(
@@ -120,7 +121,7 @@ struct SystemdContainerTests {
                 "mode \(String(info.st_mode, radix: 8)) gid \(info.st_gid)")
 
             // Someone outside the group cannot connect; a member can, and that starts the daemon.
-            let outsider = try container.run([
+            let outsider = try await container.run([
                 "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "webhook-token", "--socket",
                 SystemdContainer.socketPath,
             ])
@@ -131,30 +132,30 @@ struct SystemdContainerTests {
                 "setpriv", "--reuid=65534", "--regid=65534", "--groups=\(gid)", "webhook-token", "--socket",
                 SystemdContainer.socketPath,
             ]
-            let first = try container.run(member)
+            let first = try await container.run(member)
             #expect(
                 first.status == 0 || (first.status == 75 && first.standardError.contains("waiting for first token")),
                 "\(first.status): \(first.standardError)")
             try await eventually("a token for a member of webhook-token") {
-                let result = try container.run(member)
+                let result = try await container.run(member)
                 return result.status == 0 && result.standardOutput.count > 20
             }
-            let state = try container.show(Self.tokend)
+            let state = try await container.show(Self.tokend)
             #expect(state["ActiveState"] == "active" && state["SubState"] == "running", "\(state)")
-            #expect(try container.journal(Self.tokend).contains("Using the socket passed by systemd"))
+            #expect(try await container.journal(Self.tokend).contains("Using the socket passed by systemd"))
 
             // Stopping the service leaves the socket to systemd: the next connection starts it again.
-            try container.must("systemctl", "stop", Self.tokend)
+            try await container.must("systemctl", "stop", Self.tokend)
             #expect(
                 lstat(container.hostPath(SystemdContainer.socketPath), &info) == 0,
                 "the socket file is gone after the service stopped")
-            #expect(try container.show(Self.tokend)["ActiveState"] == "inactive")
-            let again = try container.run(["webhook-token", "--socket", SystemdContainer.socketPath])
+            #expect(try await container.show(Self.tokend)["ActiveState"] == "inactive")
+            let again = try await container.run(["webhook-token", "--socket", SystemdContainer.socketPath])
             #expect(again.status == 0 || again.status == 75, "\(again.status): \(again.standardError)")
             try await eventually("a token from the restarted daemon") {
-                try container.run(["webhook-token", "--socket", SystemdContainer.socketPath]).status == 0
+                try await container.run(["webhook-token", "--socket", SystemdContainer.socketPath]).status == 0
             }
-            #expect(try container.show(Self.tokend)["SubState"] == "running")
+            #expect(try await container.show(Self.tokend)["SubState"] == "running")
         }
     }
 
@@ -163,54 +164,55 @@ struct SystemdContainerTests {
     )
     func reload() async throws {
         try await SystemdContainer.with { container in
-            try startBoth(container)
-            let pid = try container.show(Self.tokend)["MainPID"]
-            let first = try container.must("webhook-token", "--json")
+            try await startBoth(container)
+            let pid = try await container.show(Self.tokend)["MainPID"]
+            let first = try await container.must("webhook-token", "--json")
             #expect(first.contains(#""scope":"*:webhooks/**""#), "\(first)")
 
             // A changed scope: a fresh fetch, the old token served until the new one arrives.
             try container.write(SystemdContainer.configPath, SystemdContainer.config(scope: "webhooks:reloaded"))
-            try container.must("systemctl", "reload", Self.tokend)
+            try await container.must("systemctl", "reload", Self.tokend)
             try await eventually("the token for the new scope") {
-                try container.must("webhook-token", "--json").contains(#""scope":"webhooks:reloaded""#)
+                try await container.must("webhook-token", "--json").contains(#""scope":"webhooks:reloaded""#)
             }
-            var state = try container.show(Self.tokend)
+            var state = try await container.show(Self.tokend)
             #expect(
                 state["ActiveState"] == "active" && state["SubState"] == "running" && state["MainPID"] == pid,
                 "\(state)")
             #expect(state["StatusText"]?.hasPrefix("token valid until ") == true, "\(state)")
-            let log = try container.journal(Self.tokend)
+            let log = try await container.journal(Self.tokend)
             #expect(log.contains("Reloading configuration") && log.contains("Renewed the token"), "\(log)")
 
             // A broken configuration: rejected, logged, the service keeps running and serving.
             try container.write(SystemdContainer.configPath, "[endpoint]\ntoken_url = 42\n")
-            try container.must("systemctl", "reload", Self.tokend)
+            try await container.must("systemctl", "reload", Self.tokend)
             try await eventually("the rejection in the journal") {
-                try container.journal(Self.tokend).contains("Failed to reload configuration, keeping the current one")
+                try await container.journal(Self.tokend).contains(
+                    "Failed to reload configuration, keeping the current one")
             }
-            state = try container.show(Self.tokend)
+            state = try await container.show(Self.tokend)
             #expect(
                 state["ActiveState"] == "active" && state["SubState"] == "running" && state["MainPID"] == pid,
                 "\(state)")
-            #expect(try container.must("webhook-token", "--json").contains(#""scope":"webhooks:reloaded""#))
+            #expect(try await container.must("webhook-token", "--json").contains(#""scope":"webhooks:reloaded""#))
         }
     }
 
     @Test("systemctl stop is a clean stop: Result=success, the daemon's own socket file removed")
     func cleanStop() async throws {
         try await SystemdContainer.with { container in
-            try startBoth(container)
+            try await startBoth(container)
             var info = stat()
             #expect(lstat(container.hostPath(SystemdContainer.socketPath), &info) == 0)
-            try container.must("systemctl", "stop", Self.tokend)
-            let state = try container.show(Self.tokend)
+            try await container.must("systemctl", "stop", Self.tokend)
+            let state = try await container.show(Self.tokend)
             #expect(
                 state["ActiveState"] == "inactive" && state["Result"] == "success" && state["ExecMainStatus"] == "0",
                 "\(state)")
             #expect(
                 lstat(container.hostPath(SystemdContainer.socketPath), &info) != 0 && errno == ENOENT,
                 "the socket file is left behind")
-            #expect(try container.journal(Self.tokend).contains("Stopped"))
+            #expect(try await container.journal(Self.tokend).contains("Stopped"))
         }
     }
 
@@ -218,15 +220,15 @@ struct SystemdContainerTests {
     func wrongSecret() async throws {
         try await SystemdContainer.with { container in
             try container.write(SystemdContainer.secretPath, "not-the-secret\n", mode: 0o600)
-            try container.must("systemctl", "start", Self.endpoint)
-            let start = try container.systemctl("start", Self.tokend)
+            try await container.must("systemctl", "start", Self.endpoint)
+            let start = try await container.systemctl("start", Self.tokend)
             #expect(start.status != 0)
-            let state = try container.show(Self.tokend)
+            let state = try await container.show(Self.tokend)
             #expect(
                 state["ActiveState"] == "failed" && state["Result"] == "exit-code" && state["ExecMainStatus"] == "78",
                 "\(state)")
             #expect(state["NRestarts"] == "0", "a permanent refusal must not restart in a loop")
-            let status = try container.systemctl("status", Self.tokend)
+            let status = try await container.systemctl("status", Self.tokend)
             #expect(status.standardOutput.contains("invalid_client"), "\(status.standardOutput)")
         }
     }
@@ -235,8 +237,8 @@ struct SystemdContainerTests {
 /// The shipped unit files and example configurations, checked on the host.
 @Suite struct ShippedSystemdFilesTests {
     @Test("systemd-analyze security rates the service unit at most 2.0")
-    func securityExposure() throws {
-        let result = try Shell.run(
+    func securityExposure() async throws {
+        let result = try await Shell.run(
             "/usr/bin/systemd-analyze",
             [
                 "security", "--offline=yes", "--no-pager",
@@ -253,27 +255,29 @@ struct SystemdContainerTests {
     @Test(
         "the example configurations pass --check-config", .serialized,
         arguments: ["config.toml", "config.generic-oauth.toml", "config.multi-profile.toml"])
-    func exampleConfigurations(file: String) throws {
+    func exampleConfigurations(file: String) async throws {
         let directory = try TemporaryDirectory.make(prefix: "wt-cfg")
         defer { directory.remove() }
         // --check-config resolves the names the examples use, as the daemon would at start; the
         // package's sysusers snippet creates this group on a real host.
         var created: [String] = []
-        for group in ["webhook-token", "idp-admin"]
-        where try Shell.run("/usr/sbin/groupadd", ["--system", group]).status == 0 {
-            created.append(group)
+        for group in ["webhook-token", "idp-admin"] {
+            if try await Shell.run("/usr/sbin/groupadd", ["--system", group]).status == 0 { created.append(group) }
         }
-        defer { for group in created { _ = try? Shell.run("/usr/sbin/groupdel", [group]) } }
-        for credential in ["client-secret", "client-secret-webhooks", "client-secret-hosted-login"] {
-            _ = try directory.write(credential, "example-secret\n", mode: 0o600)
+        try await withCleanup {
+            for credential in ["client-secret", "client-secret-webhooks", "client-secret-hosted-login"] {
+                _ = try directory.write(credential, "example-secret\n", mode: 0o600)
+            }
+            var environment = ProcessInfo.processInfo.environment
+            environment["CREDENTIALS_DIRECTORY"] = directory.path
+            let result = try await Shell.run(
+                Binaries.daemon, ["--check-config", "--config", "\(SystemdContainer.repository)/config/\(file)"],
+                environment: environment)
+            #expect(result.status == 0, "\(result.standardError)")
+            #expect(result.standardOutput.contains("configuration OK; client secret"))
+            #expect(result.standardOutput.contains("from systemd credential client-secret"))
+        } cleanup: {
+            for group in created { _ = try? await Shell.run("/usr/sbin/groupdel", [group]) }
         }
-        var environment = ProcessInfo.processInfo.environment
-        environment["CREDENTIALS_DIRECTORY"] = directory.path
-        let result = try Shell.run(
-            Binaries.daemon, ["--check-config", "--config", "\(SystemdContainer.repository)/config/\(file)"],
-            environment: environment)
-        #expect(result.status == 0, "\(result.standardError)")
-        #expect(result.standardOutput.contains("configuration OK; client secret"))
-        #expect(result.standardOutput.contains("from systemd credential client-secret"))
     }
 }

@@ -10,18 +10,18 @@ struct TokenEndpointClientTests {
     static let clientID = "client:one"
     static let secret = "p@ss+w/rd=&?#% ü"
 
-    /// Runs `body` with a fresh HTTPS emulator and a client trusting the test CA.
+    /// Runs `body` with a fresh HTTPS emulator and a client trusting `caFile` (the test CA if nil).
     func withEndpoint(
-        expiresIn: Int = 3600, timeout: Duration = .seconds(2), caFile: String = TestCertificates.shared.caCertificate,
+        expiresIn: Int = 3600, timeout: Duration = .seconds(2), caFile: String? = nil,
         _ body: (TokenEndpointEmulator, TokenEndpointClient, Configuration.Endpoint) async throws -> Void
     ) async throws {
-        let certificates = TestCertificates.shared
+        let certificates = await TestCertificates.shared
         let emulator = TokenEndpointEmulator(
             options: .init(
                 clientID: Self.clientID, clientSecret: Self.secret, expiresIn: expiresIn,
                 tls: (certificates.serverCertificate, certificates.serverKey)))
         let port = try await emulator.start()
-        let client = try TokenEndpointClient(caFile: caFile, timeout: timeout)
+        let client = try TokenEndpointClient(caFile: caFile ?? certificates.caCertificate, timeout: timeout)
         let endpoint = Configuration.Endpoint(
             tokenURL: try TokenURL(baseURL: "https://127.0.0.1:\(port)", customerID: "tenant"), timeout: timeout)
         do {
@@ -101,8 +101,10 @@ struct TokenEndpointClientTests {
             let failure = try #require(await fetch(client, endpoint).failureValue)
             #expect(failure.kind == .timeout, "\(failure)")
             #expect(failure.severity == .transient)
-            // A hang never ends by itself: returning at all proves the timeout. The bound allows
-            // for the suite's parallel load on two cores (≈ 1.2 s alone, up to 3 s under load).
+            // A hang never ends by itself: returning at all proves the timeout; the bound is a
+            // sanity check that no much longer limit ended it. The time includes this task's wait
+            // for a thread of the cooperative pool: ≈ 0.7 s alone, 0.7–1.7 s in the whole suite on
+            // two busy cores (8–16 s when tests blocked the pool's threads on process waits).
             #expect(started.duration(to: .now) < .seconds(8))
             // The abandoned request's connection is closed when the fetch returns: the endpoint
             // sees it go (allowing for a loaded machine's scheduling).
@@ -125,7 +127,7 @@ struct TokenEndpointClientTests {
         let emulator = TokenEndpointEmulator(options: .init(clientID: "x", clientSecret: "y"))
         let port = try await emulator.start()
         await emulator.shutdown()
-        let client = try TokenEndpointClient(caFile: TestCertificates.shared.caCertificate, timeout: .seconds(2))
+        let client = try TokenEndpointClient(caFile: await TestCertificates.shared.caCertificate, timeout: .seconds(2))
         let endpoint = Configuration.Endpoint(tokenURL: try TokenURL(parsing: "https://127.0.0.1:\(port)/t"))
         let failure = try #require(await fetch(client, endpoint).failureValue)
         #expect(failure.kind == .connectionRefused, "\(failure)")
@@ -190,7 +192,8 @@ struct TokenEndpointClientTests {
     }
 
     @Test func untrustedCertificateFailsTheHandshake() async throws {
-        try await withEndpoint(caFile: TestCertificates.shared.unrelatedCACertificate) { emulator, client, endpoint in
+        let unrelated = await TestCertificates.shared.unrelatedCACertificate
+        try await withEndpoint(caFile: unrelated) { emulator, client, endpoint in
             let failure = try #require(await fetch(client, endpoint).failureValue)
             #expect(failure.kind == .tls, "\(failure)")
             #expect(emulator.requestCount == 0)

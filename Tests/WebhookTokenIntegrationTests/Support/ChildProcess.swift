@@ -58,7 +58,7 @@ final class ChildProcess: @unchecked Sendable {
         // Never leave a zombie (or a running daemon) behind.
         if isRunning {
             kill(processIdentifier, SIGKILL)
-            _ = waitForExit()
+            _ = waitForExitBlocking()  // killed: a moment
         }
     }
 
@@ -75,9 +75,21 @@ final class ChildProcess: @unchecked Sendable {
         return true
     }
 
-    /// Blocks until the child exits; its status as a shell reports it (128 + signal if killed).
+    /// Waits, on a thread of its own, until the child exits; its status as a shell reports it
+    /// (128 + signal if killed).
     @discardableResult
-    func waitForExit() -> Int32 {
+    func waitForExit() async -> Int32 {
+        await onOwnThread { self.waitForExitBlocking() }
+    }
+
+    /// ``waitForExit()`` blocking the calling thread: for a thread of the caller's own, or a
+    /// `deinit` after SIGKILL.
+    @discardableResult
+    func waitForExitBlocking() -> Int32 {
+        // Wait for the exit without reaping it (WNOWAIT) and without the lock, so that
+        // `isRunning` never blocks meanwhile; then reap it under the lock, at once.
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(processIdentifier), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
         lock.lock()
         defer { lock.unlock() }
         if rawStatus == nil {
@@ -155,8 +167,13 @@ final class OutputCollector: @unchecked Sendable {
     /// Closes our copy of the write end (after spawning: the child has its own).
     func closeWriteEnd() { close(writeEnd) }
 
-    /// Waits for end of file (every writer gone), then the text.
-    func finish() -> String {
+    /// Waits, on a thread of its own, for end of file (every writer gone); then the text.
+    func finish() async -> String {
+        await onOwnThread { self.finishBlocking() }
+    }
+
+    /// ``finish()`` blocking the calling thread.
+    func finishBlocking() -> String {
         done.wait()
         return text
     }

@@ -14,6 +14,7 @@ final class DaemonHarness: @unchecked Sendable {
     var configPath: String { directory.file("config.toml") }
     private(set) var process: ChildProcess?
     let endpointTimeout: String
+    let certificates: TestCertificates
     /// The output of every process this harness started, in order.
     private let collectors = LockedArray<OutputCollector>()
 
@@ -27,7 +28,8 @@ final class DaemonHarness: @unchecked Sendable {
     ) async throws {
         self.endpointTimeout = endpointTimeout
         directory = try TemporaryDirectory.make(prefix: "wt")
-        let certificates = TestCertificates.shared
+        let certificates = await TestCertificates.shared
+        self.certificates = certificates
         emulator = TokenEndpointEmulator(
             options: .init(
                 clientID: clientID, clientSecret: secret, expiresIn: expiresIn,
@@ -44,7 +46,7 @@ final class DaemonHarness: @unchecked Sendable {
             [endpoint]
             base_url = "https://127.0.0.1:\(port)"
             customer_id = "test-customer"
-            ca_file = "\(TestCertificates.shared.caCertificate)"
+            ca_file = "\(certificates.caCertificate)"
             timeout = "\(endpointTimeout)"
 
             [credentials]
@@ -116,10 +118,11 @@ final class DaemonHarness: @unchecked Sendable {
             executable, arguments, environment: environment, stdout: collector.writeEnd, stderr: collector.writeEnd)
     }
 
-    /// Waits until the daemon serves a token.
+    /// Waits until the daemon serves a token. (Until the first fetch ends, the daemon holds a
+    /// token request open.)
     func waitForToken(timeout: Duration = .seconds(10)) async throws {
         try await eventually(timeout: timeout, "a token on \(socketPath)") {
-            (try? socketRequest(self.socketPath, "GET", "/v1/token").status) == 200
+            (try? await socketRequestOnOwnThread(self.socketPath, "GET", "/v1/token").status) == 200
         }
     }
 
@@ -143,17 +146,17 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Runs the client binary against this daemon.
-    func client(_ arguments: [String], environment: [String: String] = [:]) throws -> Shell.Result {
-        try Shell.run(Binaries.client, ["--socket", socketPath] + arguments, environment: environment)
+    func client(_ arguments: [String], environment: [String: String] = [:]) async throws -> Shell.Result {
+        try await Shell.run(Binaries.client, ["--socket", socketPath] + arguments, environment: environment)
     }
 
     /// Runs the client binary as another user (`setpriv`), with only the groups given.
-    func client(asUser user: String, group: String? = nil, groups: [String] = [], _ arguments: [String] = []) throws
-        -> Shell.Result
+    func client(asUser user: String, group: String? = nil, groups: [String] = [], _ arguments: [String] = [])
+        async throws -> Shell.Result
     {
         let primary = group ?? (user == "nobody" ? "nogroup" : user)
         let supplementary = groups.isEmpty ? "--clear-groups" : "--groups=\(groups.joined(separator: ","))"
-        return try Shell.run(
+        return try await Shell.run(
             "/usr/bin/setpriv",
             ["--reuid=\(user)", "--regid=\(primary)", supplementary, Binaries.client, "--socket", socketPath]
                 + arguments)
@@ -181,7 +184,7 @@ final class DaemonHarness: @unchecked Sendable {
     func cleanup() async {
         if let process, process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitForExit()
+            await process.waitForExit()
         }
         await emulator.shutdown()
         directory.remove()

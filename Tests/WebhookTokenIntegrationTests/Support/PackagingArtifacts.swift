@@ -14,8 +14,9 @@ enum PackagingArtifacts {
         return String(first[first.index(after: open)..<close])
     }()
 
+    /// (Blocking, as a lazy `static let` must: `dpkg --print-architecture` takes milliseconds.)
     static let architecture: String = {
-        (try? Shell.run("/usr/bin/dpkg", ["--print-architecture"]).standardOutput.trimmingCharacters(
+        (try? Shell.runBlocking("/usr/bin/dpkg", ["--print-architecture"]).standardOutput.trimmingCharacters(
             in: .whitespacesAndNewlines)) ?? "amd64"
     }()
 

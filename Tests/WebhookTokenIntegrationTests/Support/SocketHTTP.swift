@@ -3,7 +3,10 @@ import Foundation
 /// A deliberately simple blocking HTTP/1.1 client over a Unix socket, for the tests: it speaks
 /// exactly what consumers send, lets a test hold many connections or send broken requests, and
 /// shares no code with the daemon or the `webhook-token` client it checks.
-final class SocketConnection {
+///
+/// Used by one thread at a time; a test hands it to a thread of its own (``onOwnThread(_:)``) for
+/// a read that waits on the daemon, so that the wait holds no thread of the cooperative pool.
+final class SocketConnection: @unchecked Sendable {
     /// The socket; `-1` once closed. (A throwing class initializer still runs `deinit`, so the
     /// error path must not close it too: a double close can close another thread's new socket.)
     private(set) var fd: Int32 = -1
@@ -120,11 +123,22 @@ final class SocketConnection {
     }
 }
 
-/// One request on a fresh connection.
+/// One request on a fresh connection. It blocks until the daemon answers, which is at once for
+/// most requests; for one the daemon holds open, use ``socketRequestOnOwnThread(_:_:_:headers:)``.
 func socketRequest(_ path: String, _ method: String = "GET", _ target: String, headers: [String: String] = [:]) throws
     -> SocketConnection.Response
 {
     try SocketConnection(path: path).request(method, target, headers: headers, keepAlive: false)
+}
+
+/// ``socketRequest(_:_:_:headers:)`` on a thread of its own, for a request the daemon holds open
+/// for a fetch or longer — a token before the first fetch has ended, a refresh, a long-poll, a
+/// proxied request to a hanging upstream — so that the wait holds no thread of Swift's
+/// cooperative pool.
+func socketRequestOnOwnThread(
+    _ path: String, _ method: String = "GET", _ target: String, headers: [String: String] = [:]
+) async throws -> SocketConnection.Response {
+    try await onOwnThread { try socketRequest(path, method, target, headers: headers) }
 }
 
 /// The `access_token` of a token JSON body.

@@ -54,10 +54,11 @@ extension SystemdContainer {
         ]
         var environment = ProcessInfo.processInfo.environment
         environment["HARNESS_OWNER_PID"] = String(getpid())
-        let result = try Shell.run("/bin/bash", [harness, "boot", state.path] + options, environment: environment)
+        let result = try await Shell.run(
+            "/bin/bash", [harness, "boot", state.path] + options, environment: environment)
         guard result.status == 0, let pid = Int32(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         else {
-            _ = try? Shell.run("/bin/bash", [harness, "teardown", state.path])
+            _ = try? await Shell.run("/bin/bash", [harness, "teardown", state.path])
             throw TestFailure("container boot failed (\(result.status)): \(result.standardError)")
         }
         let container = SystemdContainer(directory: state.path, pid1: pid)
@@ -65,13 +66,13 @@ extension SystemdContainer {
             try await body(container)
         } catch {
             let status =
-                (try? container.run(["systemctl", "--no-pager", "status", "webhook-tokend.service"]))?.standardOutput
-                ?? ""
-            let journal = (try? container.run(["journalctl", "--no-pager", "-n", "60"]))?.standardOutput ?? ""
+                (try? await container.run(["systemctl", "--no-pager", "status", "webhook-tokend.service"]))?
+                .standardOutput ?? ""
+            let journal = (try? await container.run(["journalctl", "--no-pager", "-n", "60"]))?.standardOutput ?? ""
             print("--- container diagnostics ---\n\(status)\n\(journal)\n--- end ---")
-            container.teardown()
+            await container.teardown()
             throw error
         }
-        container.teardown()
+        await container.teardown()
     }
 }

@@ -59,34 +59,34 @@ final class SystemdContainer: Sendable {
     static func with(config: String = SystemdContainer.config(), _ body: (SystemdContainer) async throws -> Void)
         async throws
     {
-        let container = try boot(config: config)
+        let container = try await boot(config: config)
         do {
             try await body(container)
         } catch {
-            container.dumpDiagnostics()
-            container.teardown()
+            await container.dumpDiagnostics()
+            await container.teardown()
             throw error
         }
-        container.teardown()
+        await container.teardown()
     }
 
-    static func boot(config: String) throws -> SystemdContainer {
+    static func boot(config: String) async throws -> SystemdContainer {
         let state = try TemporaryDirectory.make(prefix: "wtc")
         let payload = state.file("payload")
         try writePayload(into: payload, config: config)
-        let result = try Shell.run(
+        let result = try await Shell.run(
             "/bin/bash", [harness, "boot", state.path, "--bind-ro=\(Binaries.directory):\(binaries)"],
             environment: harnessEnvironment)
         guard result.status == 0, let pid = Int32(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         else {
-            _ = try? Shell.run("/bin/bash", [harness, "teardown", state.path])
+            _ = try? await Shell.run("/bin/bash", [harness, "teardown", state.path])
             throw TestFailure("container boot failed (\(result.status)): \(result.standardError)")
         }
         let container = SystemdContainer(directory: state.path, pid1: pid)
         // The users and group of the sysusers.d snippet, as systemd-sysusers makes them at boot.
-        let sysusers = try container.run(["systemd-sysusers"])
+        let sysusers = try await container.run(["systemd-sysusers"])
         guard sysusers.status == 0 else {
-            container.teardown()
+            await container.teardown()
             throw TestFailure("systemd-sysusers failed: \(sysusers.standardError)")
         }
         return container
@@ -99,8 +99,8 @@ final class SystemdContainer: Sendable {
         return environment
     }
 
-    func teardown() {
-        let result = try? Shell.run("/bin/bash", [Self.harness, "teardown", directory])
+    func teardown() async {
+        let result = try? await Shell.run("/bin/bash", [Self.harness, "teardown", directory])
         if let result, result.status != 0 {
             print("container teardown failed: \(result.standardError)")
         }
@@ -109,8 +109,8 @@ final class SystemdContainer: Sendable {
     // MARK: - Driving it
 
     /// Runs a command inside the container (all its namespaces) as root.
-    func run(_ command: [String]) throws -> Shell.Result {
-        try Shell.run(
+    func run(_ command: [String]) async throws -> Shell.Result {
+        try await Shell.run(
             "/usr/bin/nsenter", ["-t", String(pid1), "-a", "--"] + command,
             environment: [
                 "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0",
@@ -120,8 +120,8 @@ final class SystemdContainer: Sendable {
 
     /// Runs a command that must succeed; its standard output.
     @discardableResult
-    func must(_ command: String...) throws -> String {
-        let result = try run(command)
+    func must(_ command: String...) async throws -> String {
+        let result = try await run(command)
         guard result.status == 0 else {
             throw TestFailure(
                 "`\(command.joined(separator: " "))` failed (\(result.status)): \(result.standardError)\(result.standardOutput)"
@@ -130,8 +130,8 @@ final class SystemdContainer: Sendable {
         return result.standardOutput
     }
 
-    func systemctl(_ arguments: String...) throws -> Shell.Result {
-        try run(["systemctl", "--no-pager"] + arguments)
+    func systemctl(_ arguments: String...) async throws -> Shell.Result {
+        try await run(["systemctl", "--no-pager"] + arguments)
     }
 
     /// `systemctl show -p …` as a dictionary.
@@ -140,8 +140,8 @@ final class SystemdContainer: Sendable {
         _ properties: [String] = [
             "ActiveState", "SubState", "StatusText", "NRestarts", "Result", "MainPID", "ExecMainStatus",
         ]
-    ) throws -> [String: String] {
-        let output = try must("systemctl", "show", unit, "-p", properties.joined(separator: ","))
+    ) async throws -> [String: String] {
+        let output = try await must("systemctl", "show", unit, "-p", properties.joined(separator: ","))
         var values: [String: String] = [:]
         for line in output.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
@@ -151,8 +151,8 @@ final class SystemdContainer: Sendable {
     }
 
     /// The unit's journal, every field (verbose), or plain messages.
-    func journal(_ unit: String, verbose: Bool = false) throws -> String {
-        try run(["journalctl", "--no-pager", "-u", unit] + (verbose ? ["-o", "verbose"] : [])).standardOutput
+    func journal(_ unit: String, verbose: Bool = false) async throws -> String {
+        try await run(["journalctl", "--no-pager", "-u", unit] + (verbose ? ["-o", "verbose"] : [])).standardOutput
     }
 
     /// A path inside the container, as the host reaches it.
@@ -166,17 +166,17 @@ final class SystemdContainer: Sendable {
     }
 
     /// The daemon's `status` as the real client prints it, run inside the container.
-    func clientStatus() throws -> Shell.Result {
-        try run(["webhook-token", "--socket", Self.socketPath, "status"])
+    func clientStatus() async throws -> Shell.Result {
+        try await run(["webhook-token", "--socket", Self.socketPath, "status"])
     }
 
-    private func dumpDiagnostics() {
+    private func dumpDiagnostics() async {
         let status =
-            (try? run([
+            (try? await run([
                 "systemctl", "--no-pager", "status", "webhook-tokend.service", "webhook-tokend.socket",
                 "token-endpoint.service",
             ]))?.standardOutput ?? ""
-        let journal = (try? run(["journalctl", "--no-pager", "-n", "80"]))?.standardOutput ?? ""
+        let journal = (try? await run(["journalctl", "--no-pager", "-n", "80"]))?.standardOutput ?? ""
         print("--- container diagnostics ---\n\(status)\n\(journal)\n--- end ---")
     }
 

@@ -11,15 +11,22 @@ struct TestCertificates: Sendable {
     /// A second CA that signed nothing: trusting only it must fail the TLS handshake.
     var unrelatedCACertificate: String { "\(directory)/other-ca.pem" }
 
-    static let shared: TestCertificates = {
+    /// Made once per test run, on first use. Awaited rather than a lazy `static let`: that would
+    /// run openssl (a second or more under load) inside `swift_once` on a thread of the
+    /// cooperative pool, and every other test reaching for it would block the other thread.
+    static var shared: TestCertificates {
+        get async { await making.value }
+    }
+
+    private static let making = Task {
         do {
-            return try make()
+            return try await make()
         } catch {
             fatalError("Cannot create test certificates with openssl: \(error)")
         }
-    }()
+    }
 
-    static func make() throws -> TestCertificates {
+    static func make() async throws -> TestCertificates {
         let directory = try TemporaryDirectory.make(prefix: "wt-ca").path
         let script = """
             set -e
@@ -31,7 +38,7 @@ struct TestCertificates: Sendable {
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
             chmod 644 ca.pem other-ca.pem server.pem
             """
-        let result = try Shell.run("/bin/sh", ["-c", script])
+        let result = try await Shell.run("/bin/sh", ["-c", script])
         guard result.status == 0 else {
             throw TestFailure("openssl failed: \(result.standardError)")
         }

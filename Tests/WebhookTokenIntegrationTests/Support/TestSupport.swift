@@ -39,7 +39,19 @@ enum Shell {
         let standardError: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result
+    /// Runs the command on a thread of its own while the calling task waits. Swift's cooperative
+    /// pool has one thread per core (two here): a test that blocked one of them for the seconds a
+    /// `systemctl` or `dpkg` call takes stalled every other test's tasks, and their timing
+    /// assertions failed under the suite's load (a 0.5 s endpoint timeout measured at 8.2 s).
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws
+        -> Result
+    {
+        try await onOwnThread { try runBlocking(executable, arguments, environment: environment) }
+    }
+
+    /// Blocks the calling thread: for the few callers outside any task (a lazily computed fixture).
+    static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws
+        -> Result
     {
         let out = try OutputCollector()
         let err = try OutputCollector()
@@ -55,9 +67,10 @@ enum Shell {
         }
         out.closeWriteEnd()
         err.closeWriteEnd()
-        let standardOutput = out.finish()
-        let standardError = err.finish()
-        return Result(status: child.waitForExit(), standardOutput: standardOutput, standardError: standardError)
+        let standardOutput = out.finishBlocking()
+        let standardError = err.finishBlocking()
+        return Result(
+            status: child.waitForExitBlocking(), standardOutput: standardOutput, standardError: standardError)
     }
 }
 
@@ -83,6 +96,33 @@ func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: (
         try await Task.sleep(for: .milliseconds(20))
     }
     throw TestFailure("timed out after \(timeout) waiting for \(what)")
+}
+
+/// Runs a blocking `body` on a thread of its own and waits for it without holding a thread of
+/// Swift's cooperative pool (see ``Shell/run(_:_:environment:)``). For whatever may block for
+/// more than a moment: a process's exit, a long-poll, a read the daemon answers only after a timeout.
+func onOwnThread<T: Sendable, Failure: Error>(_ body: @escaping @Sendable () throws(Failure) -> T) async throws(Failure)
+    -> T
+{
+    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Failure>, Never>) in
+        let thread = Thread { continuation.resume(returning: Result(catching: body)) }
+        thread.stackSize = 512 * 1024
+        thread.start()
+    }
+    return try result.get()
+}
+
+/// Runs `body`, then `cleanup` however `body` ends: a `defer` whose cleanup can await.
+func withCleanup<T>(_ body: () async throws -> T, cleanup: () async -> Void) async throws -> T {
+    let result: T
+    do {
+        result = try await body()
+    } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
+    return result
 }
 
 /// Runs `body` on `count` real threads at once and collects the results. Blocking socket clients

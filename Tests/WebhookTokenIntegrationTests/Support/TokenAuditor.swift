@@ -79,14 +79,12 @@ final class TokenAuditor: @unchecked Sendable {
         return running
     }
 
-    func stop() -> Report {
-        lock.lock()
-        running = false
-        lock.unlock()
-        finished.wait()
-        lock.lock()
-        defer { lock.unlock() }
-        return report
+    /// Stops the polling and waits for its last request, off the cooperative pool: that request
+    /// can take as long as the daemon takes to answer.
+    func stop() async -> Report {
+        lock.withLock { running = false }
+        await onOwnThread { self.finished.wait() }
+        return lock.withLock { report }
     }
 }
 
