@@ -97,7 +97,7 @@ public final class TokenEndpointEmulator: Sendable {
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     /// Open connections, closed on `shutdown()` so that "endpoint down" means down, also for a
     /// client holding a kept-alive connection.
-    let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    let connections = Mutex<(open: [ObjectIdentifier: any Channel], stopped: Bool)>(([:], false))
     private let group: any EventLoopGroup
 
     public init(options: Options, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -149,13 +149,21 @@ public final class TokenEndpointEmulator: Sendable {
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)))
             return try NIOSSLContext(configuration: configuration)
         }
+        connections.withLock { $0.stopped = false }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 let id = ObjectIdentifier(channel)
-                self.connections.withLock { $0[id] = channel }
-                channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: id) } }
+                // A connection accepted while `shutdown()` runs is closed here, not left serving.
+                let accepted = self.connections.withLock { connections in
+                    if !connections.stopped { connections.open[id] = channel }
+                    return !connections.stopped
+                }
+                guard accepted else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in
+                    _ = self.connections.withLock { $0.open.removeValue(forKey: id) }
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let sslContext {
@@ -176,7 +184,10 @@ public final class TokenEndpointEmulator: Sendable {
             return current
         }
         try? await channel?.close()
-        let open = connections.withLock { Array($0.values) }
+        let open = connections.withLock { connections in
+            connections.stopped = true
+            return Array(connections.open.values)
+        }
         for connection in open { try? await connection.close() }
     }
 

@@ -38,13 +38,16 @@ struct DaemonEndToEndTests {
     }
 
     @Test func renewsBeforeExpiryAndNeverServesAnExpiredToken() async throws {
-        let harness = try await DaemonHarness(expiresIn: 2)
+        // 4 s tokens: renewed with about a second to spare, which a renewal over TLS takes on a
+        // loaded machine (with 2 s tokens, half a second to spare, the suite's load once let one
+        // expire before its successor arrived).
+        let harness = try await DaemonHarness(expiresIn: 4)
         defer { Task { await harness.cleanup() } }
         try await harness.launch()
         try await harness.waitForToken()
 
         var seen: [String] = []
-        let end = ContinuousClock.now + .seconds(7)
+        let end = ContinuousClock.now + .seconds(9)
         while ContinuousClock.now < end {
             let response = try socketRequest(harness.socketPath, "GET", "/v1/token?format=raw")
             let receivedAt = ContinuousClock.now
@@ -59,8 +62,8 @@ struct DaemonEndToEndTests {
             }
             try await Task.sleep(for: .milliseconds(25))
         }
-        // 2 s tokens renewed at ~70–75 % of their life: at least 4 distinct tokens in 7 s.
-        #expect(seen.count >= 4)
+        // Renewed at ~70–75 % of their life: at least 3 distinct tokens in 9 s.
+        #expect(seen.count >= 3)
         #expect(Set(seen).count == seen.count, "an old token came back after renewal")
         #expect(harness.emulator.maximumConcurrentRequests == 1)
         #expect(try await harness.stop() == 0)
