@@ -8,7 +8,9 @@ import WebhookTokenProtocol
 /// body size, the peer's access), keeps the body, and hands each to a ``ProxyExchange``.
 ///
 /// Sits behind NIO's `HTTPServerPipelineHandler`, which holds pipelined requests back until the
-/// current answer has ended, so one exchange runs per connection at a time.
+/// current answer has ended, so one exchange runs per connection at a time. The header and idle
+/// timeouts are the token socket's (``ConnectionDeadline``); an exchange is bounded by the proxy's
+/// `timeout`.
 final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -24,14 +26,36 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The exchange under way, cancelled if the consumer goes away.
     private var exchange: Task<Void, Never>?
 
-    init(setup: ProxySocketServer.Setup, peer: PeerCredentials?) {
+    private let deadline: ConnectionDeadline
+
+    init(setup: ProxySocketServer.Setup, peer: PeerCredentials?, deadline: ConnectionDeadline) {
         self.setup = setup
         self.peer = peer
+        self.deadline = deadline
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        deadline.handlerAdded(context: context)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        deadline.channelActive(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline.handlerRemoved()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        deadline.readCompleted()
+        context.fireChannelReadComplete()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            deadline.headArrived()
             self.head = head
             body = nil
             upload = nil
@@ -70,7 +94,7 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             if let refusal {
                 setup.observer.proxyFailed(profile: setup.profile, code: refusal.code)
                 ProxyExchange.log(setup: setup, peer: peer, head: head, status: refusal.status.code, started: .now)
-                return ProxyResponseWriter(context: context, request: head).writeError(
+                return ProxyResponseWriter(context: context, request: head, deadline: deadline).writeError(
                     status: refusal.status, code: refusal.code, detail: refusal.detail, extraHeaders: [],
                     close: refusal.code == .peerNotAllowed)
             }
@@ -107,7 +131,8 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func start(_ head: HTTPRequestHead, body: ProxyExchange.Body, context: ChannelHandlerContext) {
-        let writer = ProxyResponseWriter(context: context, request: head, streamedBody: body.isStreamed)
+        let writer = ProxyResponseWriter(
+            context: context, request: head, deadline: deadline, streamedBody: body.isStreamed)
         let request = ProxyExchange.Request(head: head, body: body, peerUID: peer?.uid)
         let (setup, peer) = (self.setup, self.peer)
         exchange = Task {
@@ -115,16 +140,8 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // Idle both ways: nothing is being proxied on this connection, so it may go.
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
+        deadline.channelInactive()
         upload?.finish(failed: true)
         upload = nil
         exchange?.cancel()
@@ -142,6 +159,7 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 /// each awaited: a slow consumer slows the upstream read instead of growing a buffer.
 struct ProxyResponseWriter: Sendable {
     private let context: NIOLoopBound<ChannelHandlerContext>
+    private let deadline: NIOLoopBound<ConnectionDeadline>
     private let eventLoop: any EventLoop
     let keepAlive: Bool
     let version: HTTPVersion
@@ -149,8 +167,12 @@ struct ProxyResponseWriter: Sendable {
 
     /// - Parameter streamedBody: the request's body is still arriving, perhaps: the connection is
     ///   closed after the answer, as it cannot be told where the next request starts.
-    init(context: ChannelHandlerContext, request: HTTPRequestHead, streamedBody: Bool = false) {
+    init(
+        context: ChannelHandlerContext, request: HTTPRequestHead, deadline: ConnectionDeadline,
+        streamedBody: Bool = false
+    ) {
         self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+        self.deadline = NIOLoopBound(deadline, eventLoop: context.eventLoop)
         self.eventLoop = context.eventLoop
         keepAlive = request.isKeepAlive && !streamedBody
         version = request.version
@@ -164,9 +186,10 @@ struct ProxyResponseWriter: Sendable {
 
     /// The last part; closes the connection after it unless the consumer keeps it alive.
     func end(close: Bool = false) {
-        let (context, keepAlive) = (self.context, self.keepAlive)
+        let (context, deadline, keepAlive) = (self.context, self.deadline, self.keepAlive)
         eventLoop.execute {
             if keepAlive && !close {
+                deadline.value.answered()
                 context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
             } else {
                 context.value.writeThenClose(NIOAny(HTTPServerResponsePart.end(nil)))

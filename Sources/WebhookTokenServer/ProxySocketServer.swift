@@ -1,6 +1,5 @@
 public import Logging
 public import NIOCore
-import NIOExtras
 import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
@@ -14,17 +13,17 @@ public import WebhookTokenCore
 /// profile's own `[access]` rule lets a peer in.
 public final class ProxySocketServer: Service {
     private let serverChannel: any Channel
-    private let quiesce: ServerQuiescingHelper
+    private let connections: OpenConnections
     private let socketFile: SocketFile?
     private let upstream: ProxyUpstream
     private let logger: Logger
 
     private init(
-        serverChannel: any Channel, quiesce: ServerQuiescingHelper, socketFile: SocketFile?, upstream: ProxyUpstream,
+        serverChannel: any Channel, connections: OpenConnections, socketFile: SocketFile?, upstream: ProxyUpstream,
         logger: Logger
     ) {
         self.serverChannel = serverChannel
-        self.quiesce = quiesce
+        self.connections = connections
         self.socketFile = socketFile
         self.upstream = upstream
         self.logger = logger
@@ -51,38 +50,35 @@ public final class ProxySocketServer: Service {
     ) async throws -> ProxySocketServer {
         var logger = logger
         logger[metadataKey: "profile"] = "\(profile)"
-        let quiesce = ServerQuiescingHelper(group: group)
+        let open = OpenConnections(limits: limits)
         let admission = ConnectionAdmission(
             limits: limits, access: access, profile: profile, deniedPeers: deniedPeers, connections: connections,
             observer: serverObserver, logger: logger)
         let setup = Setup(
             profile: profile, proxy: proxy, upstream: upstream, serving: serving, access: access,
             deniedPeers: deniedPeers, observer: observer, logger: logger)
-        let idle = TokenSocketServer.Limits.timeAmount(limits.idleTimeout)
-        let bootstrap = TokenSocketServer.makeBootstrap(group: group, quiesce: quiesce, admission: admission) {
-            channel, peer in
+        let bootstrap = TokenSocketServer.makeBootstrap(group: group, admission: admission) { channel, peer in
             let sync = channel.pipeline.syncOperations
-            // A connection idle both ways is closed.
-            try sync.addHandler(IdleStateHandler(allTimeout: idle))
             try sync.configureHTTPServerPipeline(withErrorHandling: false)
             try sync.addHandler(ProtocolErrorResponder())
-            try sync.addHandler(ProxyHTTPHandler(setup: setup, peer: peer))
+            try sync.addHandler(
+                ProxyHTTPHandler(setup: setup, peer: peer, deadline: ConnectionDeadline(connections: open)))
         }
         let (channel, socketFile) = try await TokenSocketServer.bind(listener, bootstrap: bootstrap)
         return ProxySocketServer(
-            serverChannel: channel, quiesce: quiesce, socketFile: socketFile, upstream: upstream, logger: logger)
+            serverChannel: channel, connections: open, socketFile: socketFile, upstream: upstream, logger: logger)
     }
 
     public func run() async throws {
-        let closed = serverChannel.closeFuture
-        let quiesce = self.quiesce
+        let serverChannel = self.serverChannel
+        let connections = self.connections
         let logger = self.logger
         await withGracefulShutdownHandler {
-            try? await closed.get()
+            try? await serverChannel.closeFuture.get()
         } onGracefulShutdown: {
             logger.info("Stopping proxy socket: no new connections, finishing in-flight requests")
-            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
-            quiesce.initiateShutdown(promise: promise)
+            serverChannel.close(promise: nil)
+            _ = connections.quiesce(on: serverChannel.eventLoop)
         }
         socketFile?.remove()
         await upstream.shutdown()
@@ -90,9 +86,8 @@ public final class ProxySocketServer: Service {
 
     /// Stops accepting and finishes in-flight requests, outside of a service group (tests).
     public func shutdown() async {
-        let promise = serverChannel.eventLoop.makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: promise)
-        try? await promise.futureResult.get()
+        try? await serverChannel.close()
+        try? await connections.quiesce(on: serverChannel.eventLoop).get()
         socketFile?.remove()
         await upstream.shutdown()
     }

@@ -11,15 +11,9 @@ import WebhookTokenProtocol
 /// size of a head. The peer was admitted when the connection was accepted
 /// (``ConnectionAdmission``); each token request is checked against its profile's `[access]` rule.
 ///
-/// The connection's deadline is kept here and enforced by its event loop's sweep
-/// (``OpenConnections``):
-///
-/// | limit | default | on breach |
-/// |---|---|---|
-/// | request head size (`HTTPParserError.headerOverflow`) | 8 KiB | `431`, close |
-/// | time to send a complete head, from the read that brought its first bytes | 10 s | `408`, close |
-/// | idle time between requests on a kept-alive connection | 60 s | close |
-final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, OpenConnections.Member {
+/// A head over 8 KiB is answered `431` here (the decoder's `HTTPParserError.headerOverflow`); the
+/// header and idle timeouts are the connection's ``ConnectionDeadline``.
+final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -28,18 +22,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
     private let access: SharedAccessRules
     private let deniedPeers: DeniedPeerLog
     private let observer: any ServerObserver
-    let connections: OpenConnections
-    /// This connection's event loop's list, while the connection is active.
-    private var listed: OpenConnections.OnEventLoop?
-    private var context: ChannelHandlerContext?
-    var slot: Int?
-    private(set) var deadline = NIODeadline.distantFuture
-    /// Whether `deadline` is for a head under way (`408` when it passes) or for an idle connection.
-    private var deadlineIsForHead = false
-    /// A request is being answered: no deadline runs.
-    private var answering = false
-    /// A head arrived in the current read.
-    private var headInThisRead = false
+    let deadline: ConnectionDeadline
     /// When the current request's head arrived, for the latency metric (sampled requests only).
     private var requestStarted: ContinuousClock.Instant?
     /// Requests seen on this connection, for sampling the latency metric.
@@ -70,7 +53,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
         observer: any ServerObserver, connections: OpenConnections, logger: Logger
     ) {
         self.serving = serving
-        self.connections = connections
+        self.deadline = ConnectionDeadline(connections: connections)
         self.peer = peer
         self.access = access
         self.accessGeneration = access.generation
@@ -99,70 +82,29 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
         return allowed
     }
 
-    // MARK: - Deadlines
+    // MARK: - The connection's deadline
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        if context.channel.isActive { list(context: context) }
+        deadline.handlerAdded(context: context)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        list(context: context)
+        deadline.channelActive(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        unlist()
+        deadline.channelInactive()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        unlist()
-        self.context = nil
+        deadline.handlerRemoved()
     }
 
-    private func list(context: ChannelHandlerContext) {
-        guard listed == nil else { return }
-        deadline = context.eventLoop.now + connections.idleTimeout
-        let loop = connections.onEventLoop(context.eventLoop)
-        listed = loop
-        loop.add(self)
-    }
-
-    private func unlist() {
-        listed?.remove(self)
-        listed = nil
-    }
-
-    /// Bytes arrived that brought no head while none is being answered: a head has begun (or
-    /// garbage that the decoder will refuse), and must be complete within the header timeout.
     func channelReadComplete(context: ChannelHandlerContext) {
-        if headInThisRead {
-            headInThisRead = false
-        } else if !answering && !deadlineIsForHead {
-            deadline = context.eventLoop.now + connections.headerTimeout
-            deadlineIsForHead = true
-        }
+        deadline.readCompleted()
         context.fireChannelReadComplete()
-    }
-
-    func deadlinePassed() {
-        guard let context, !answering else { return }
-        guard deadlineIsForHead else { return context.close(promise: nil) }  // idle: close without a word
-        deadline = .distantFuture
-        // No request is under way for the HTTP pipeline to answer: the answer goes on the wire
-        // directly, below the HTTP encoder.
-        let answer = ErrorResponse.raw(
-            status: .requestTimeout, code: .requestTimeout,
-            detail: "the request head did not arrive within the header timeout")
-        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
-            return context.close(promise: nil)
-        }
-        encoder.writeThenClose(NIOAny(answer))
-    }
-
-    func quiesce() {
-        context?.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
 
     // MARK: - Requests
@@ -170,10 +112,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            answering = true
-            headInThisRead = true
-            deadline = .distantFuture
-            deadlineIsForHead = false
+            deadline.headArrived()
             // One request in 16 is timed: the latency histogram needs a sample, not two clock
             // reads and a histogram observation on every request of the hot path.
             requestCount &+= 1
@@ -419,11 +358,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
                     "http.status": "\(status.code)",
                 ])
         }
-        if keepAlive {
-            // Before the end is written: writing it lets the pipeline pass on the next request.
-            answering = false
-            deadline = context.eventLoop.now + connections.idleTimeout
-        }
+        if keepAlive { deadline.answered() }
         var headers = Self.noStoreHeaders
         headers.reserveCapacity(5 + extraHeaders.count)
         headers.add(name: "Content-Type", value: contentType)
@@ -461,7 +396,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Op
         if case .headerOverflow = error as? HTTPParserError {
             respondError(
                 context: context, head: head, status: .requestHeaderFieldsTooLarge, code: .requestHeadTooLarge,
-                detail: "the request head exceeds \(connections.limits.maximumHeadBytes) bytes", close: true)
+                detail: "the request head exceeds \(deadline.limits.maximumHeadBytes) bytes", close: true)
         } else {
             respondError(
                 context: context, head: head, status: .badRequest, code: .badRequest,

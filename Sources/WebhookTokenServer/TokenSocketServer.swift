@@ -1,6 +1,5 @@
 public import Logging
 public import NIOCore
-import NIOExtras
 import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
@@ -86,7 +85,7 @@ public final class TokenSocketServer: Service {
             limits: limits, access: access, deniedPeers: deniedPeers, connections: connections, observer: observer,
             logger: logger)
         let open = OpenConnections(limits: limits)
-        let bootstrap = makeBootstrap(group: group, quiesce: nil, admission: admission) { channel, peer in
+        let bootstrap = makeBootstrap(group: group, admission: admission) { channel, peer in
             try addHandlers(
                 to: channel.pipeline.syncOperations,
                 TokenHTTPHandler(
@@ -106,27 +105,19 @@ public final class TokenSocketServer: Service {
     static func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, _ handler: TokenHTTPHandler) throws {
         try pipeline.configureHTTPServerPipeline(
             withErrorHandling: false, withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
-            withDecoderLimitConfiguration: handler.connections.limits.decoderLimits)
+            withDecoderLimitConfiguration: handler.deadline.limits.decoderLimits)
         try pipeline.addHandler(handler)
     }
 
-    /// The bootstrap of both sockets (tokens and proxy): a deep backlog, graceful quiescing through
-    /// NIO's helper when given (the token socket has its own, ``OpenConnections``), and every
-    /// connection admitted (``ConnectionAdmission``) before `serve` builds its pipeline.
+    /// The bootstrap of both sockets (tokens and proxy): a deep backlog, and every connection
+    /// admitted (``ConnectionAdmission``) before `serve` builds its pipeline. Each socket's
+    /// ``OpenConnections`` quiesces its connections on shutdown.
     static func makeBootstrap(
-        group: any EventLoopGroup, quiesce: ServerQuiescingHelper?, admission: ConnectionAdmission,
+        group: any EventLoopGroup, admission: ConnectionAdmission,
         serve: @escaping @Sendable (any Channel, PeerCredentials?) throws -> Void
     ) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let quiesce {
-                        try channel.pipeline.syncOperations.addHandler(
-                            quiesce.makeServerChannelHandler(channel: channel))
-                    }
-                }
-            }
             .childChannelInitializer { channel in
                 admission.admit(channel) { peer in try serve(channel, peer) }
             }

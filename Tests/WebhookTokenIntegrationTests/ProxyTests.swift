@@ -208,6 +208,28 @@ struct ProxyTests {
         #expect(try await harness.stop() == 0)
     }
 
+    @Test func slowAndIdleConsumersAreTimedOutAsOnTheTokenSocket() async throws {
+        let harness = try await DaemonHarness(expiresIn: 600)
+        defer { Task { await harness.cleanup() } }
+        try harness.writeConfig(
+            socket: #"header_timeout = "400ms"\#nidle_timeout = "400ms""#,
+            extra: "[proxy]\nsocket = \"\(harness.proxyPath)\"\n")
+        try await harness.launch()
+        try await harness.waitForToken()
+        try await eventually("the proxy socket") { (try? SocketConnection(path: harness.proxyPath)) != nil }
+        // Slowloris: a head that never completes gets 408 and is closed.
+        let slow = try SocketConnection(path: harness.proxyPath)
+        try slow.send("GET \(Self.subscriptions) HTTP/1.1\r\nHost: x\r\n")
+        let timedOut = try await onOwnThread { try slow.readResponse() }
+        #expect(timedOut.status == 408)
+        #expect(await onOwnThread { slow.isClosedByPeer() })
+        // A kept-alive connection left idle after its answer is closed without a word.
+        let idle = try SocketConnection(path: harness.proxyPath)
+        #expect(try idle.request("GET", Self.subscriptions).status == 200)
+        #expect(await onOwnThread { idle.isClosedByPeer() })
+        #expect(try await harness.stop() == 0)
+    }
+
     @Test func theProxySocketFollowsItsOwnProfilesAccessRule() async throws {
         let harness = try await DaemonHarness(expiresIn: 600)
         defer { Task { await harness.cleanup() } }
