@@ -2,8 +2,9 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// The open connections of the token socket, kept per event loop, for two things that concern all
-/// of them: the header and idle timeouts, and graceful shutdown.
+/// The open connections of one socket (the token socket, or a proxy socket), kept per event loop,
+/// for two things that concern all of them: the header and idle timeouts (each connection's
+/// ``ConnectionDeadline``), and graceful shutdown.
 ///
 /// A timer per connection (as NIO's `IdleStateHandler` or a request-head guard keeps) costs a
 /// heap entry scheduled and cancelled for every connection; for a client that connects once per
@@ -41,8 +42,8 @@ final class OpenConnections: Sendable {
     }
 
     /// Asks every connection to close once its current response is written (an idle one closes
-    /// at once); the future completes when none is open. Connections that become active after
-    /// this are asked as they arrive.
+    /// at once); the future completes when those open now have closed. Connections that become
+    /// active later (accepted before the listening socket closed) are asked as they arrive.
     func quiesce(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         quiescing.store(true, ordering: .sequentiallyConsistent)
         let closed = loops.withLock { $0.values.map { loop in loop.eventLoop.flatSubmit { loop.quiesce() } } }

@@ -83,6 +83,7 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let length = head.headers.first(name: "Content-Length").flatMap(Int.init)
             start(head, body: .streamed(upload, length: length), context: context)
         case .end:
+            deadline.requestEnded()
             if let upload {
                 upload.finish()
                 self.upload = nil
@@ -179,20 +180,28 @@ struct ProxyResponseWriter: Sendable {
         isHead = request.method == .HEAD
     }
 
+    /// Waits for the consumer to take the part. When the exchange is cancelled (its `timeout`
+    /// passed, or the consumer left) while a consumer that stopped reading holds the write, the
+    /// connection is closed, which fails the write: the exchange ends instead of waiting forever.
     func write(_ part: HTTPServerResponsePart) async throws {
-        let context = self.context
-        try await eventLoop.flatSubmit { context.value.writeAndFlush(NIOAny(part)) }.get()
+        let (context, eventLoop) = (self.context, self.eventLoop)
+        try await withTaskCancellationHandler {
+            try await eventLoop.flatSubmit { context.value.writeAndFlush(NIOAny(part)) }.get()
+        } onCancel: {
+            eventLoop.execute { context.value.close(promise: nil) }
+        }
     }
 
     /// The last part; closes the connection after it unless the consumer keeps it alive.
     func end(close: Bool = false) {
-        let (context, deadline, keepAlive) = (self.context, self.deadline, self.keepAlive)
+        let (context, deadline, keepAlive) = (self.context, self.deadline, self.keepAlive && !close)
         eventLoop.execute {
-            if keepAlive && !close {
-                deadline.value.answered()
-                context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
-            } else {
-                context.value.writeThenClose(NIOAny(HTTPServerResponsePart.end(nil)))
+            deadline.value.endAnswer(keepingAlive: keepAlive) {
+                if keepAlive {
+                    context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+                } else {
+                    context.value.writeThenClose(NIOAny(HTTPServerResponsePart.end(nil)))
+                }
             }
         }
     }

@@ -126,6 +126,7 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head = request else { return }
             request = nil
+            deadline.requestEnded()
             if bodyRejected {
                 respondError(
                     context: context, head: head, status: .payloadTooLarge, code: .bodyNotAccepted,
@@ -358,7 +359,6 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     "http.status": "\(status.code)",
                 ])
         }
-        if keepAlive { deadline.answered() }
         var headers = Self.noStoreHeaders
         headers.reserveCapacity(5 + extraHeaders.count)
         headers.add(name: "Content-Type", value: contentType)
@@ -371,10 +371,12 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
-            context.writeThenClose(wrapOutboundOut(.end(nil)))
+        deadline.endAnswer(keepingAlive: keepAlive) {
+            if keepAlive {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            } else {
+                context.writeThenClose(wrapOutboundOut(.end(nil)))
+            }
         }
     }
 

@@ -139,4 +139,64 @@ import WebhookTokenProtocol
         #expect(answer.hasSuffix("changed"))
         #expect(!busy.isOpen)
     }
+
+    @Test func aBodyThatStopsComingIsClosedAfterTheIdleTimeout() async throws {
+        let connection = try await connect()
+        try await connection.send("GET /v1/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        await connection.advance(.milliseconds(600))
+        try await connection.send("def")  // still coming: the idle timeout runs from this read
+        await connection.advance(.milliseconds(900))
+        #expect(connection.isOpen)
+        await connection.advance(.milliseconds(200))
+        #expect(!connection.isOpen)
+    }
+
+    @Test func aClosingAnswerThePeerDoesNotReadIsClosedAfterTheIdleTimeout() async throws {
+        let connection = try await connect()
+        try await connection.channel.testingEventLoop.executeInContext {
+            try connection.channel.pipeline.syncOperations.addHandler(UnreadWrites(), position: .first)
+        }
+        try await connection.send("GET /v1/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await connection.advance(.milliseconds(900))
+        #expect(connection.isOpen, "the answer is still being written")
+        await connection.advance(.milliseconds(200))
+        #expect(!connection.isOpen)
+    }
+
+    static func answerCount(_ text: String) -> Int {
+        text.split(separator: "HTTP/1.1 200 OK", omittingEmptySubsequences: false).count - 1
+    }
+
+    @Test func requestsPipelinedBehindASlowAnswerLeaveTheConnectionIdleNotTimingAHead() async throws {
+        let (held, release) = AsyncStream.makeStream(of: Void.self)
+        var profile = FakeProfile(name: "default", answer: TokenHTTPHandlerTests.token("changed"))
+        profile.held = held
+        let connection = try await connect(serving: FakeServing(profiles: ["default": profile]))
+        let request = "GET /v1/token?format=raw HTTP/1.1\r\nHost: x\r\n\r\n"
+        try await connection.send(
+            "GET /v1/token?format=raw&wait=30 HTTP/1.1\r\nHost: x\r\n\r\n" + request + request)
+        release.yield()
+        release.finish()
+        var answers = ""
+        for _ in 0..<500 where Self.answerCount(answers) < 3 {
+            answers += try await connection.received()
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(Self.answerCount(answers) == 3, "\(answers)")
+        // Idle after the third answer: closed silently at the idle timeout, no 408 before it.
+        await connection.advance(.milliseconds(900))
+        #expect(connection.isOpen)
+        #expect(try await connection.received() == "")
+        await connection.advance(.milliseconds(200))
+        #expect(!connection.isOpen)
+        #expect(try await connection.received() == "")
+    }
+}
+
+/// A peer that reads nothing: writes are never completed, so a close that waits for its answer
+/// to be written waits forever.
+final class UnreadWrites: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {}
+    func flush(context: ChannelHandlerContext) {}
 }

@@ -182,6 +182,22 @@ struct ProxyTests {
         #expect(try await harness.stop() == 0)
     }
 
+    @Test func aConsumerThatStopsReadingIsDisconnectedWhenTheTimeoutPasses() async throws {
+        let harness = try await Self.launch(proxyLines: #"timeout = "1s""#)
+        defer { Task { await harness.cleanup() } }
+        let connection = try SocketConnection(path: harness.proxyPath)
+        let size = 64 * 1024 * 1024
+        try connection.send("GET /test-customer/webhooks/large?bytes=\(size) HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        // It reads nothing: the answer fills the socket's buffers and the daemon's write waits.
+        // The exchange's timeout ends it, and the connection with it.
+        try await eventually(timeout: .seconds(8), "the stalled proxy connection to be closed") {
+            let metrics = try socketRequest(harness.socketPath, "GET", "/metrics").body
+            return MetricsEndpointTests.value(metrics, "webhook_tokend_open_connections") == 1
+        }
+        #expect(try await harness.stop() == 0)
+        withExtendedLifetime(connection) {}
+    }
+
     @Test func anUpstreamHangingOrDownIsA504OrA502WhileTheTokenSocketKeepsServing() async throws {
         let harness = try await Self.launch(proxyLines: #"timeout = "1s""#)
         defer { Task { await harness.cleanup() } }
