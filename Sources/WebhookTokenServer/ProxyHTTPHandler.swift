@@ -11,7 +11,7 @@ import WebhookTokenProtocol
 /// current answer has ended, so one exchange runs per connection at a time. The header and idle
 /// timeouts are the token socket's (``ConnectionDeadline``); an exchange is bounded by the proxy's
 /// `timeout`.
-final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, DeadlineKeeping {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -26,30 +26,12 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The exchange under way, cancelled if the consumer goes away.
     private var exchange: Task<Void, Never>?
 
-    private let deadline: ConnectionDeadline
+    let deadline: ConnectionDeadline
 
     init(setup: ProxySocketServer.Setup, peer: PeerCredentials?, deadline: ConnectionDeadline) {
         self.setup = setup
         self.peer = peer
         self.deadline = deadline
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        deadline.handlerAdded(context: context)
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        deadline.channelActive(context: context)
-        context.fireChannelActive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        deadline.handlerRemoved()
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        deadline.readCompleted()
-        context.fireChannelReadComplete()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -13,7 +13,7 @@ import WebhookTokenProtocol
 ///
 /// A head over 8 KiB is answered `431` here (the decoder's `HTTPParserError.headerOverflow`); the
 /// header and idle timeouts are the connection's ``ConnectionDeadline``.
-final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, DeadlineKeeping {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -80,31 +80,6 @@ final class TokenHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let allowed = access.permits(peer, profile: profile)
         permittedProfiles[profile] = allowed
         return allowed
-    }
-
-    // MARK: - The connection's deadline
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        deadline.handlerAdded(context: context)
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        deadline.channelActive(context: context)
-        context.fireChannelActive()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        deadline.channelInactive()
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        deadline.handlerRemoved()
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        deadline.readCompleted()
-        context.fireChannelReadComplete()
     }
 
     // MARK: - Requests
