@@ -41,6 +41,13 @@ final class OpenConnections: Sendable {
         }
     }
 
+    /// Stops a socket: closes its listening channel and quiesces its connections; the future
+    /// completes when those open now have closed.
+    func stop(listening channel: any Channel) -> EventLoopFuture<Void> {
+        channel.close(promise: nil)
+        return quiesce(on: channel.eventLoop)
+    }
+
     /// Asks every connection to close once its current response is written (an idle one closes
     /// at once); the future completes when those open now have closed. Connections that become
     /// active later (accepted before the listening socket closed) are asked as they arrive.

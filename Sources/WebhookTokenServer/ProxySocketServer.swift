@@ -77,8 +77,7 @@ public final class ProxySocketServer: Service {
             try? await serverChannel.closeFuture.get()
         } onGracefulShutdown: {
             logger.info("Stopping proxy socket: no new connections, finishing in-flight requests")
-            serverChannel.close(promise: nil)
-            _ = connections.quiesce(on: serverChannel.eventLoop)
+            _ = connections.stop(listening: serverChannel)
         }
         socketFile?.remove()
         await upstream.shutdown()
@@ -86,8 +85,7 @@ public final class ProxySocketServer: Service {
 
     /// Stops accepting and finishes in-flight requests, outside of a service group (tests).
     public func shutdown() async {
-        try? await serverChannel.close()
-        try? await connections.quiesce(on: serverChannel.eventLoop).get()
+        try? await connections.stop(listening: serverChannel).get()
         socketFile?.remove()
         await upstream.shutdown()
     }

@@ -166,8 +166,7 @@ public final class TokenSocketServer: Service {
         } onGracefulShutdown: {
             logger.info("Stopping socket server: no new connections, finishing in-flight requests")
             serving.shutdown()
-            serverChannel.close(promise: nil)
-            _ = connections.quiesce(on: serverChannel.eventLoop)
+            _ = connections.stop(listening: serverChannel)
         }
         socketFile?.remove()
     }
@@ -175,8 +174,7 @@ public final class TokenSocketServer: Service {
     /// Stops accepting and finishes in-flight requests, outside of a service group (tests).
     public func shutdown() async {
         serving.shutdown()
-        try? await serverChannel.close()
-        try? await connections.quiesce(on: serverChannel.eventLoop).get()
+        try? await connections.stop(listening: serverChannel).get()
         socketFile?.remove()
     }
 }
